@@ -1,0 +1,224 @@
+"""All HTTP of qpvgeo: one session, timeouts, bounded retries, cached atomic downloads.
+
+Retries on 429 and 5xx (honouring ``Retry-After``, bounded by ``max_retry_after_s``) and on
+connection errors and timeouts are done by urllib3's ``Retry``; a body cut short is detected here
+(Content-Length, urllib3's length enforcement) and retried, never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .config import Settings, get_settings
+from .errors import DownloadError, OfflineError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class _BoundedRetry(Retry):
+    """urllib3 Retry whose Retry-After wait is capped (a server may ask for hours)."""
+
+    max_retry_after_s: float = 60.0
+
+    def get_retry_after(self, response):  # noqa: D401 - urllib3 API
+        value = super().get_retry_after(response)
+        if value is None:
+            return None
+        return min(float(value), self.max_retry_after_s)
+
+    def new(self, **kw):
+        new = super().new(**kw)
+        new.max_retry_after_s = self.max_retry_after_s
+        return new
+
+
+_sessions: dict[tuple, requests.Session] = {}
+
+
+def session(settings: Settings | None = None) -> requests.Session:
+    """The shared ``requests.Session`` for these settings (TLS verified, retries mounted)."""
+    s = settings or get_settings()
+    key = (s.max_retries, s.backoff_s, s.max_retry_after_s, s.user_agent)
+    if key not in _sessions:
+        retry = _BoundedRetry(
+            total=s.max_retries,
+            connect=s.max_retries,
+            read=s.max_retries,
+            status=s.max_retries,
+            backoff_factor=s.backoff_s,
+            backoff_max=max(s.backoff_s * 2**s.max_retries, s.backoff_s),
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # POST /search/csv is safe to repeat
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        retry.max_retry_after_s = s.max_retry_after_s
+        sess = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry)
+        sess.mount("http://", adapter)
+        sess.mount("https://", adapter)
+        sess.headers["User-Agent"] = f"{s.user_agent} qpvgeo/{__version__}"
+        sess.verify = True
+        _sessions[key] = sess
+    return _sessions[key]
+
+
+def request(method: str, url: str, *, settings: Settings | None = None, **kwargs) -> requests.Response:
+    """Send one request with retries; raise :class:`DownloadError` when it finally fails."""
+    s = settings or get_settings()
+    if s.offline:
+        raise OfflineError(f"offline mode is on: will not request {url}")
+    kwargs.setdefault("timeout", s.timeout_s)
+    try:
+        resp = session(s).request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        raise DownloadError(f"request to {url} failed after {s.max_retries} retries: {exc}") from exc
+    if resp.status_code >= 400:
+        raise DownloadError(f"{url} answered HTTP {resp.status_code} {resp.reason}".rstrip())
+    return resp
+
+
+def cache_path(url: str, *, settings: Settings | None = None, name: str | None = None) -> Path:
+    """Where the download of ``url`` is (or would be) cached."""
+    s = settings or get_settings()
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    base = name or os.path.basename(urlsplit(url).path) or "download"
+    return s.cache_dir / "downloads" / f"{digest}-{base}"
+
+
+def download(
+    url: str,
+    *,
+    name: str | None = None,
+    sha256: str | None = None,
+    size: int | None = None,
+    settings: Settings | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
+    """Download ``url`` into the cache (or return the cached copy) and return its path.
+
+    The body is streamed to a temporary file in the cache folder and renamed only once complete
+    and checked (length announced by the server, ``size`` and ``sha256`` when given). Failed or
+    truncated downloads leave nothing in the cache. Offline, only the cache is used and the error
+    names the file to put in place.
+    """
+    s = settings or get_settings()
+    dest = cache_path(url, settings=s, name=name)
+    if dest.exists() and not force:
+        if sha256 and _sha256(dest) != sha256.lower():
+            log.warning("cached %s does not match its checksum; downloading it again", dest)
+        else:
+            return dest
+    if s.offline:
+        raise OfflineError(
+            f"offline mode is on and {url} is not in the cache: download it yourself and save it as "
+            f"{dest} (or run the same command without --offline)"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last: Exception | None = None
+    for attempt in range(s.max_retries + 1):
+        try:
+            _download_once(url, dest, s, sha256=sha256, size=size, progress=progress)
+            return dest
+        except _Truncated as exc:
+            last = exc
+            wait = s.backoff_s * 2**attempt
+            log.warning("%s; retrying in %.1f s (%d/%d)", exc, wait, attempt + 1, s.max_retries)
+            time.sleep(wait)
+    raise DownloadError(f"{url}: {last}; nothing was cached") from last
+
+
+class _Truncated(DownloadError):
+    pass
+
+
+def _download_once(url: str, dest: Path, s: Settings, *, sha256, size, progress) -> None:
+    resp = request("GET", url, settings=s, stream=True)
+    expected = resp.headers.get("Content-Length")
+    expected_n = int(expected) if expected and expected.isdigit() else None
+    if expected_n is not None and expected_n > s.max_download_bytes:
+        resp.close()
+        raise DownloadError(
+            f"{url} announces {expected_n} bytes, over the limit of {s.max_download_bytes} "
+            "(setting max_download_bytes)"
+        )
+    digest = hashlib.sha256()
+    n = 0
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-", suffix=dest.suffix)
+    bar = None
+    try:
+        if progress and (expected_n or 0) > 5_000_000:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=expected_n, unit="B", unit_scale=True, desc=dest.name, leave=False)
+        with os.fdopen(fd, "wb") as fh:
+            try:
+                for chunk in resp.iter_content(chunk_size=1 << 20):
+                    n += len(chunk)
+                    if n > s.max_download_bytes:
+                        raise DownloadError(
+                            f"{url} is larger than {s.max_download_bytes} bytes "
+                            "(setting max_download_bytes)"
+                        )
+                    digest.update(chunk)
+                    fh.write(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            except requests.RequestException as exc:
+                raise _Truncated(f"download cut short after {n} bytes ({exc})") from exc
+        if expected_n is not None and n != expected_n:
+            raise _Truncated(f"download cut short: {n} of {expected_n} bytes")
+        if size is not None and n != size:
+            raise DownloadError(f"{url}: got {n} bytes, expected {size}; nothing was cached")
+        if sha256 and digest.hexdigest() != sha256.lower():
+            raise DownloadError(
+                f"{url}: SHA-256 {digest.hexdigest()} differs from the expected {sha256}; "
+                "nothing was cached"
+            )
+        os.replace(tmp, dest)
+        meta = {
+            "url": url,
+            "bytes": n,
+            "sha256": digest.hexdigest(),
+            "downloaded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "last_modified": resp.headers.get("Last-Modified"),
+        }
+        _atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(meta, indent=1))
+        log.info("downloaded %s (%d bytes) to %s", url, n, dest)
+    finally:
+        if bar is not None:
+            bar.close()
+        resp.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

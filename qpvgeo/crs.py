@@ -1,0 +1,149 @@
+"""Coordinate reference systems of the French territories, and distances on the ground.
+
+Distances and areas are computed in the metric CRS of the territory (Lambert-93 for mainland
+France and Corsica, the UTM zones overseas; rules.md §5). A projection stretches lengths by its
+local scale factor ``k`` (1.00185 for Lambert-93 at Saint-Omer): qpvgeo divides projected
+lengths by ``k`` at the place measured, which brings them within a few millimetres per kilometre
+of the geodesic distance (``pyproj.Geod``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+
+from .errors import InputError
+
+WGS84 = "EPSG:4326"
+
+
+@dataclass(frozen=True)
+class Territory:
+    """A French territory with its own metric CRS."""
+
+    key: str
+    name: str
+    epsg: int
+    departements: tuple[str, ...]
+    bbox: tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max (WGS84)
+
+    @property
+    def crs(self) -> pyproj.CRS:
+        return pyproj.CRS.from_epsg(self.epsg)
+
+    def contains_lonlat(self, lon, lat) -> np.ndarray:
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        x0, y0, x1, y1 = self.bbox
+        return (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+
+
+_MAINLAND = tuple(f"{i:02d}" for i in range(1, 96) if i != 20) + ("2A", "2B")
+
+TERRITORIES: tuple[Territory, ...] = (
+    Territory("metropole", "France métropolitaine", 2154, _MAINLAND, (-5.5, 41.2, 9.9, 51.3)),
+    Territory("antilles", "Guadeloupe, Martinique, Saint-Martin", 5490, ("971", "972", "977", "978"),
+              (-63.3, 14.3, -60.7, 18.2)),
+    Territory("guyane", "Guyane", 2972, ("973",), (-54.7, 2.0, -51.5, 6.0)),
+    Territory("reunion", "La Réunion", 2975, ("974",), (55.1, -21.5, 55.9, -20.8)),
+    Territory("mayotte", "Mayotte", 4471, ("976",), (44.9, -13.1, 45.4, -12.5)),
+)
+
+
+def territory_of_departement(departement: str) -> Territory:
+    """The territory of a département code (``"62"``, ``"2A"``, ``"974"``)."""
+    code = str(departement).strip().upper()
+    if code.isdigit() and len(code) == 1:
+        code = "0" + code
+    for t in TERRITORIES:
+        if code in t.departements:
+            return t
+    raise InputError(
+        f"unknown département code {departement!r}: expected 01-95, 2A, 2B or 971-978"
+    )
+
+
+def departement_of_commune(insee: str) -> str:
+    """Département code of a commune INSEE code (``"62765"`` → ``"62"``, ``"97411"`` → ``"974"``)."""
+    code = str(insee).strip().upper()
+    return code[:3] if code.startswith("97") else code[:2]
+
+
+def territory_of_lonlat(lon, lat) -> Territory | None:
+    """The territory whose extent holds a WGS84 point, or None."""
+    for t in TERRITORIES:
+        if bool(t.contains_lonlat(lon, lat)):
+            return t
+    return None
+
+
+def metric_crs(*, departement: str | None = None, lonlat: tuple[float, float] | None = None,
+               geodataframe=None) -> pyproj.CRS:
+    """The metric CRS of a territory, from a département code, a WGS84 point or a layer.
+
+    For a layer, the centre of its extent (in WGS84) decides. Raises :class:`InputError` when
+    the place is in no French territory.
+    """
+    if departement is not None:
+        return territory_of_departement(departement).crs
+    if geodataframe is not None:
+        if geodataframe.crs is None:
+            raise InputError("the layer has no CRS: set it (e.g. gdf.set_crs('EPSG:2154'))")
+        x0, y0, x1, y1 = geodataframe.to_crs(WGS84).total_bounds
+        lonlat = ((x0 + x1) / 2, (y0 + y1) / 2)
+    if lonlat is None:
+        raise InputError("metric_crs needs a département, a point or a layer")
+    t = territory_of_lonlat(*lonlat)
+    if t is None:
+        raise InputError(
+            f"the point lon={lonlat[0]:.5f}, lat={lonlat[1]:.5f} is in no French territory "
+            "known to qpvgeo (mainland, Antilles, Guyane, La Réunion, Mayotte)"
+        )
+    return t.crs
+
+
+_factor_cache: dict[str, pyproj.Proj] = {}
+
+
+def scale_factor(crs, lon, lat) -> np.ndarray:
+    """Point scale factor ``k`` of the (conformal) projection ``crs`` at WGS84 points.
+
+    A length measured in ``crs`` near the point is ``k`` times the length on the ellipsoid.
+    """
+    crs = pyproj.CRS.from_user_input(crs)
+    key = crs.to_wkt()
+    proj = _factor_cache.get(key)
+    if proj is None:
+        proj = _factor_cache[key] = pyproj.Proj(crs)
+    lon = np.atleast_1d(np.asarray(lon, dtype=float))
+    lat = np.atleast_1d(np.asarray(lat, dtype=float))
+    if lon.size > 4096:
+        # k varies smoothly: evaluate it on a fine lattice and interpolate (error < 1e-9).
+        return _interp_factor(proj, lon, lat)
+    return np.asarray(proj.get_factors(lon, lat).meridional_scale, dtype=float)
+
+
+def _interp_factor(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of k on a lattice of 0.01° or more (k is smooth: error < 1e-7)."""
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    out = np.full(lon.shape, np.nan)
+    if not ok.any():
+        return out
+    span = max(lon[ok].max() - lon[ok].min(), 0.01) * max(lat[ok].max() - lat[ok].min(), 0.01)
+    step = max(0.01, float(np.sqrt(span / 100_000)))  # at most ~100 000 evaluations
+    lo0, la0 = lon[ok].min() - step, lat[ok].min() - step
+    nx = int(np.ceil((lon[ok].max() - lo0) / step)) + 2
+    ny = int(np.ceil((lat[ok].max() - la0) / step)) + 2
+    glon = lo0 + step * np.arange(nx)
+    glat = la0 + step * np.arange(ny)
+    LON, LAT = np.meshgrid(glon, glat, indexing="ij")
+    k = np.asarray(proj.get_factors(LON.ravel(), LAT.ravel()).meridional_scale).reshape(nx, ny)
+    fx = (lon[ok] - lo0) / step
+    fy = (lat[ok] - la0) / step
+    i = np.clip(np.floor(fx).astype(int), 0, nx - 2)
+    j = np.clip(np.floor(fy).astype(int), 0, ny - 2)
+    tx, ty = fx - i, fy - j
+    out[ok] = (k[i, j] * (1 - tx) * (1 - ty) + k[i + 1, j] * tx * (1 - ty)
+               + k[i, j + 1] * (1 - tx) * ty + k[i + 1, j + 1] * tx * ty)
+    return out

@@ -1,0 +1,119 @@
+"""Communes, EPCI membership and the outlines of the areas a layer covers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from . import _data
+from .crs import WGS84, departement_of_commune, territory_of_departement
+from .errors import DataError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def load_membership(path: str | Path | None = None) -> pd.DataFrame:
+    """Commune → EPCI table (DGCL ``epcicom`` format): columns ``insee``, ``nom_commune``,
+    ``siren_epci``, ``nom_epci``, ``pmun`` (municipal population). Default: the embedded 2026
+    table of Pas-de-Calais."""
+    p = Path(path) if path else _data.embedded(_data.EPCICOM_62)
+    try:
+        raw = pd.read_csv(p, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read the EPCI membership table {p}: {exc}") from exc
+    cols = {c.lower(): c for c in raw.columns}
+    need = {"siren", "insee"}
+    if not need <= set(cols):
+        raise DataError(
+            f"{p} lacks the column(s) {sorted(need - set(cols))}: expected the DGCL epcicom "
+            "columns siren, raison_sociale, insee, nom_membre, pmun_2025"
+        )
+    pop_col = next((cols[c] for c in cols if c.startswith("pmun")), None)
+    out = pd.DataFrame({
+        "insee": raw[cols["insee"]].str.strip().str.zfill(5),
+        "nom_commune": raw[cols["nom_membre"]] if "nom_membre" in cols else None,
+        "siren_epci": raw[cols["siren"]].str.strip(),
+        "nom_epci": raw[cols["raison_sociale"]] if "raison_sociale" in cols else None,
+        "pmun": pd.to_numeric(raw[pop_col], errors="coerce") if pop_col else float("nan"),
+    })
+    return out.drop_duplicates("insee").reset_index(drop=True)
+
+
+def epci_name(siren: str, membership: pd.DataFrame | None = None) -> str:
+    m = load_membership() if membership is None else membership
+    hit = m.loc[m["siren_epci"] == str(siren), "nom_epci"]
+    if hit.empty:
+        raise NotFoundError(
+            f"EPCI {siren!r} is not in the membership table (known: "
+            f"{', '.join(sorted(m['siren_epci'].unique())[:8])}…); check the SIREN or give "
+            "your own table with --membership"
+        )
+    return str(hit.iloc[0])
+
+
+def communes_of_epci(siren: str, membership: pd.DataFrame | None = None) -> list[str]:
+    m = load_membership() if membership is None else membership
+    epci_name(siren, m)  # raises on an unknown EPCI
+    return sorted(m.loc[m["siren_epci"] == str(siren), "insee"])
+
+
+@functools.lru_cache(maxsize=4)
+def load_communes(path: str | Path | None = None) -> gpd.GeoDataFrame:
+    """Commune outlines with ``insee``, ``nom``; codes merged since the geometry's vintage are
+    dissolved into the current commune (embedded: COG 2018 geometry, 2026 codes)."""
+    p = Path(path) if path else _data.embedded(_data.COMMUNES_62)
+    gdf = gpd.read_file(p, engine="pyogrio")
+    if gdf.crs is None:
+        raise DataError(f"{p} has no CRS")
+    code_col = next((c for c in ("code", "insee", "insee_com", "INSEE_COM", "codgeo") if c in gdf), None)
+    if code_col is None:
+        raise DataError(f"{p} has no commune code column (code, insee, insee_com)")
+    gdf = gdf.rename(columns={code_col: "insee"})
+    if "nom" not in gdf:
+        gdf["nom"] = gdf.get("NOM", gdf.get("nom_com", ""))
+    if path is None:
+        remap = pd.read_csv(_data.embedded(_data.COG_2018_TO_2026), dtype=str)
+        gdf["insee"] = gdf["insee"].replace(dict(zip(remap["code_2018"], remap["code_2026"])))
+        if gdf["insee"].duplicated().any():
+            names = gdf.drop_duplicates("insee", keep="last").set_index("insee")["nom"]
+            gdf = gdf.dissolve(by="insee", as_index=False)
+            gdf["nom"] = gdf["insee"].map(names)
+    return gdf[["insee", "nom", "geometry"]].to_crs(WGS84)
+
+
+@functools.lru_cache(maxsize=8)
+def departement_outline(departement: str):
+    """Outline (WGS84 shapely geometry) of a département when qpvgeo ships it, else None."""
+    if str(departement) == "62":
+        return shapely.union_all(gpd.read_file(_data.embedded(_data.DEPARTEMENT_62)).to_crs(WGS84).geometry.values)
+    return None
+
+
+def coverage_of(departements) -> shapely.Geometry:
+    """The area (WGS84) covered by a layer holding quartiers of these départements.
+
+    Uses the département outline where qpvgeo ships it; otherwise the extent of the département's
+    territory (coarse: a layer of département 13 is then taken to cover all of mainland France).
+    """
+    parts = []
+    for dep in sorted(set(departements)):
+        outline = departement_outline(dep)
+        if outline is None:
+            t = territory_of_departement(dep)
+            outline = shapely.box(*t.bbox)
+        parts.append(outline)
+    if not parts:
+        return shapely.Polygon()
+    return shapely.union_all(parts)
+
+
+__all__ = [
+    "load_membership", "epci_name", "communes_of_epci", "load_communes", "departement_outline",
+    "coverage_of", "departement_of_commune",
+]
