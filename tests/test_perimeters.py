@@ -200,7 +200,7 @@ def test_unknown_territory_is_an_error():
 def test_cli_perimeters_json_for_capso():
     res = CliRunner().invoke(main, ["perimeters", "--epci", CAPSO, "--format", "json"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert [d["code_qp"] for d in data] == ["QN06236M", "QN06237M", "QN06256M"]
     assert set(data[0]) == set(SCHEMA)
     assert data[0]["communes"] == ["62040", "62525", "62765"]

@@ -65,3 +65,5 @@ def quiet_progress() -> bool:
 
 from . import perimeters as _perimeters  # noqa: E402,F401  (registers commands)
 from . import fetch as _fetch  # noqa: E402,F401
+from . import check as _check  # noqa: E402,F401
+from . import funding as _funding  # noqa: E402,F401
