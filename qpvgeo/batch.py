@@ -83,10 +83,10 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | Non
     ext = p.suffix.lower()
     if ext in (".csv", ".txt", ".tsv"):
         encoding, delimiter = sniff_csv(p)
-        reader = pd.read_csv(p, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
-                             chunksize=chunk_rows)
-        for chunk in reader:
-            yield chunk, None, None
+        with pd.read_csv(p, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
+                         chunksize=chunk_rows) as reader:
+            for chunk in reader:
+                yield chunk, None, None
         return
     if ext not in (".geojson", ".json", ".gpkg"):
         raise InputError(f"cannot read {p.name}: give a .csv, .geojson or .gpkg file")

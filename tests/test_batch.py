@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from fake_ban import csv_answer, search_reply
+
 from qpvgeo.batch import check_file, check_table
 from qpvgeo.cli import main
 from qpvgeo.eligibility import Checker

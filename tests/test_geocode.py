@@ -1,7 +1,7 @@
 import pytest
-
 from conftest import Reply
 from fake_ban import csv_answer, search_reply
+
 from qpvgeo.errors import GeocodingError, OfflineError
 from qpvgeo.geocode import BanClient
 

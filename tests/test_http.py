@@ -3,8 +3,8 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import Reply
+
 from qpvgeo import _http, config
 from qpvgeo.cli import main
 from qpvgeo.errors import DownloadError, OfflineError

@@ -3,7 +3,6 @@ formats its answer. Library errors become a one-line message and exit code 1."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -63,7 +62,8 @@ def quiet_progress() -> bool:
     return logging.getLogger().level >= logging.ERROR
 
 
-from . import perimeters as _perimeters  # noqa: E402,F401  (registers commands)
-from . import fetch as _fetch  # noqa: E402,F401
 from . import check as _check  # noqa: E402,F401
+from . import fetch as _fetch  # noqa: E402,F401
+from . import fragility as _fragility  # noqa: E402,F401
 from . import funding as _funding  # noqa: E402,F401
+from . import perimeters as _perimeters  # noqa: E402,F401  (registers commands)

@@ -1,0 +1,252 @@
+"""INSEE Filosofi 200 m carreaux ("données carroyées"), as published, into one frame.
+
+Reads the CSV files (2017/2019 capitalised columns, 2021 lower-case; latin-1 or UTF-8; ``;`` or
+``,``), GeoPackage and parquet files, and the official ZIP archives (with the ``.7z`` inside where
+INSEE ships one). When a file has no geometry, each 200 m square is built from ``idcar_200m``
+(``CRS3035RES200mN3098200E3776800`` = EPSG:3035, 200 m, lower-left corner y=3098200, x=3776800).
+
+Only the territory asked for is kept, at read time: a bounding box in the grid's CRS (spatial
+filter for GeoPackage, a filter on the parsed ids for CSV and parquet, read in chunks) and/or a
+list of commune codes matched against ``lcog_geo``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from . import _archive, _data, _http
+from .batch import sniff_csv
+from .config import Settings, get_settings
+from .errors import DataError, InputError
+from .sources import filosofi_source
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("idcar_200m", "ind", "men", "men_pauv")
+NUMERIC = ("i_est_200", "ind", "men", "men_pauv", "men_1ind", "men_5ind", "men_prop", "men_fmp",
+           "ind_snv", "men_surf", "men_coll", "men_mais")
+_ID_COLS = ("idcar_200m", "idinspire", "id_carr200", "idcar200")
+
+
+def parse_ids(ids: pd.Series) -> pd.DataFrame:
+    """Split INSEE carreau ids into ``epsg``, ``cell_m``, ``y_ll``, ``x_ll`` (NaN where invalid)."""
+    parts = ids.astype(str).str.strip().str.extract(r"^CRS(\d+)RES(\d+)mN(\d+)E(\d+)$")
+    out = pd.DataFrame({
+        "epsg": pd.to_numeric(parts[0], errors="coerce"),
+        "cell_m": pd.to_numeric(parts[1], errors="coerce"),
+        "y_ll": pd.to_numeric(parts[2], errors="coerce"),
+        "x_ll": pd.to_numeric(parts[3], errors="coerce"),
+    }, index=ids.index)
+    return out
+
+
+def squares(x_ll: np.ndarray, y_ll: np.ndarray, cell_m: float = 200.0) -> np.ndarray:
+    """200 m square polygons from lower-left corners (vectorised)."""
+    return shapely.box(x_ll, y_ll, x_ll + cell_m, y_ll + cell_m)
+
+
+def load_carreaux(
+    source: str | Path | None = None,
+    *,
+    vintage: int | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    communes: list[str] | None = None,
+    layer: str | None = None,
+    settings: Settings | None = None,
+    chunk_rows: int = 500_000,
+) -> gpd.GeoDataFrame:
+    """Read Filosofi 200 m carreaux.
+
+    Parameters
+    ----------
+    source
+        ``None``/``"embedded"``: the embedded Filosofi 2021 extract of the CA du Pays de Saint-Omer.
+        ``"official"``: INSEE's national file of ``vintage`` (downloaded into the cache). A path or URL
+        to a CSV, GPKG, parquet or ZIP file.
+    bbox
+        ``(xmin, ymin, xmax, ymax)`` in the grid CRS (EPSG:3035 for mainland France): keep only the
+        carreaux whose square intersects it.
+    communes
+        Keep only carreaux whose ``lcog_geo`` names one of these INSEE codes (ignored when the file
+        has no ``lcog_geo``; use ``bbox`` then).
+
+    Returns
+    -------
+    GeoDataFrame with lower-case INSEE columns, ``x_ll``/``y_ll`` (lower-left corner, metres),
+    ``id_status`` (``ok`` or ``invalid_id``) and the square of each carreau in the grid CRS.
+    """
+    s = settings or get_settings()
+    src = None if source is None else str(source)
+    if src in (None, "embedded"):
+        if vintage not in (None, 2021):
+            src = "official"
+        else:
+            path = _data.embedded(_data.FILOSOFI_2021_CAPSO)
+            return _read(path, bbox, communes, layer, s, chunk_rows, label=f"embedded: INSEE Filosofi 2021, {path.name}",
+                         vintage=2021)
+    if src == "official":
+        entry = filosofi_source(vintage or 2021)
+        path = _http.download(entry.url, name=entry.filename, settings=s)
+        return _read(path, bbox, communes, layer, s, chunk_rows, label=entry.url, vintage=vintage or 2021)
+    if re.match(r"^https?://", src):
+        path = _http.download(src, settings=s)
+    else:
+        path = Path(src).expanduser()
+        if not path.exists():
+            raise InputError(f"carreaux file {src!r} does not exist; give a Filosofi CSV, GPKG, parquet or ZIP")
+    return _read(path, bbox, communes, layer, s, chunk_rows, label=src, vintage=vintage)
+
+
+def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -> gpd.GeoDataFrame:
+    ext = path.suffix.lower()
+    if ext in (".zip", ".7z"):
+        path = _extract_grid_file(path, layer, s)
+        ext = path.suffix.lower()
+    if ext in (".csv", ".txt"):
+        df = _read_csv(path, bbox, communes, chunk_rows)
+        gdf = _with_geometry(df)
+    elif ext == ".gpkg":
+        gdf = _read_gpkg(path, bbox, communes, layer)
+    elif ext == ".parquet":
+        gdf = _with_geometry(_read_parquet(path, bbox, communes))
+    else:
+        raise InputError(f"cannot read carreaux from {path.name}: give a .csv, .gpkg, .parquet or .zip file")
+    gdf.attrs["source"] = label
+    gdf.attrs["vintage"] = vintage
+    log.info("read %d carreaux from %s", len(gdf), path)
+    return gdf
+
+
+def _extract_grid_file(archive: Path, layer: str | None, s: Settings) -> Path:
+    dest = s.cache_dir / "extracted" / _http.cache_path(str(archive.resolve()) + str(archive.stat().st_mtime_ns),
+                                                       settings=s).name
+    members = _archive.list_members(archive)
+    wanted = [m for m in members if m.lower().endswith((".gpkg", ".csv", ".parquet"))
+              and "200" in Path(m).name and (not layer or layer.lower() in m.lower())]
+    if not wanted:
+        wanted = [m for m in members if m.lower().endswith((".gpkg", ".csv", ".parquet"))
+                  and (not layer or layer.lower() in m.lower())]
+    if wanted:
+        chosen = sorted(wanted, key=lambda m: (not m.lower().endswith(".gpkg"), "met" not in m.lower(), m))[0]
+        return _archive.extract(archive, dest, members=[chosen])[0]
+    inner = [m for m in members if m.lower().endswith(".7z")]
+    if inner:
+        path = _archive.extract(archive, dest, members=[inner[0]])[0]
+        return _extract_grid_file(path, layer, s)
+    raise DataError(f"{archive} holds no carreaux file (.gpkg, .csv, .parquet or .7z); members: {members[:10]}")
+
+
+def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
+    ren = {c: c.lower() for c in df.columns if c != getattr(df, "_geometry_column_name", None)}
+    df = df.rename(columns=ren)
+    if "idcar_200m" not in df.columns:
+        alt = next((c for c in _ID_COLS if c in df.columns), None)
+        if alt:
+            df = df.rename(columns={alt: "idcar_200m"})
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"the carreaux file lacks the column(s) {missing}; expected INSEE Filosofi columns "
+            f"{list(REQUIRED)} (found: {list(df.columns)[:15]})"
+        )
+    return df
+
+
+def _filter(df: pd.DataFrame, bbox, communes) -> pd.DataFrame:
+    keep = np.ones(len(df), dtype=bool)
+    if communes is not None and "lcog_geo" in df.columns:
+        codes = set(communes)
+        keep &= df["lcog_geo"].astype(str).map(
+            lambda v: any(v[i:i + 5] in codes for i in range(0, len(v), 5))).to_numpy()
+    elif bbox is not None:
+        ids = parse_ids(df["idcar_200m"])
+        x, y, cell = ids["x_ll"].to_numpy(), ids["y_ll"].to_numpy(), ids["cell_m"].fillna(200).to_numpy()
+        inside = (x + cell > bbox[0]) & (x < bbox[2]) & (y + cell > bbox[1]) & (y < bbox[3])
+        keep &= inside | np.isnan(x)  # unparseable ids are kept, to be reported
+    return df[keep]
+
+
+def _read_csv(path: Path, bbox, communes, chunk_rows) -> pd.DataFrame:
+    encoding, delimiter = sniff_csv(path)
+    parts = []
+    with pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
+                     chunksize=chunk_rows) as reader:
+        for chunk in reader:
+            chunk = _normalise_columns(chunk)
+            parts.append(_filter(chunk, bbox, communes))
+    if not parts:
+        raise DataError(f"{path} holds no carreau")
+    return pd.concat(parts, ignore_index=True)
+
+
+def _read_parquet(path: Path, bbox, communes) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    parts = []
+    for batch in pf.iter_batches(batch_size=500_000):
+        df = _normalise_columns(batch.to_pandas())
+        df = df.drop(columns=[c for c in ("geometry", "geom") if c in df.columns])
+        parts.append(_filter(df, bbox, communes))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _read_gpkg(path: Path, bbox, communes, layer) -> gpd.GeoDataFrame:
+    layers = [str(r[0]) for r in pyogrio.list_layers(path)]
+    name = next((n for n in layers if layer and layer.lower() in n.lower()), None) or (
+        next((n for n in layers if "200" in n and "met" in n.lower()), None) or layers[0])
+    where = None
+    if communes is not None:
+        info = pyogrio.read_info(path, layer=name)
+        if "lcog_geo" in [f.lower() for f in info["fields"]]:
+            col = next(f for f in info["fields"] if f.lower() == "lcog_geo")
+            where = " OR ".join(f"{col} LIKE '%{c}%'" for c in sorted(set(communes)) if c.isalnum())
+    gdf = gpd.read_file(path, layer=name, bbox=tuple(bbox) if bbox is not None and where is None else None,
+                        where=where, engine="pyogrio")
+    if gdf.crs is None:
+        raise DataError(f"{path} layer {name} has no CRS")
+    crs = gdf.crs
+    df = _normalise_columns(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
+    if where is not None:  # LIKE may match across two concatenated codes: filter exactly
+        df = _filter(df, None, communes)
+    return _with_geometry(df, crs_hint=crs)
+
+
+def _with_geometry(df: pd.DataFrame, crs_hint=None) -> gpd.GeoDataFrame:
+    """Typed columns, parsed ids and squares; unparseable ids get ``id_status`` invalid_id."""
+    df = df.reset_index(drop=True).copy()
+    for c in NUMERIC:
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", ".", regex=False).replace("", None),
+                                  errors="coerce")
+    if "i_est_200" not in df.columns:
+        df["i_est_200"] = 0
+    if "lcog_geo" in df.columns:
+        df["lcog_geo"] = df["lcog_geo"].astype(str)
+    ids = parse_ids(df["idcar_200m"])
+    ok = ids[["epsg", "x_ll", "y_ll"]].notna().all(axis=1)
+    epsgs = ids.loc[ok, "epsg"].unique()
+    if len(epsgs) > 1:
+        raise DataError(f"carreaux of several grids in one file (EPSG {sorted(int(e) for e in epsgs)}): "
+                        "load each territory's file on its own")
+    if not ok.all():
+        bad = df.loc[~ok, "idcar_200m"].head(3).tolist()
+        log.warning("%d carreau id(s) do not parse (e.g. %s): kept with id_status=invalid_id", (~ok).sum(), bad)
+    epsg = int(epsgs[0]) if len(epsgs) else (crs_hint.to_epsg() if crs_hint is not None else 3035)
+    df["x_ll"] = ids["x_ll"]
+    df["y_ll"] = ids["y_ll"]
+    df["cell_m"] = ids["cell_m"]
+    df["id_status"] = np.where(ok, "ok", "invalid_id")
+    geom = np.full(len(df), None, dtype=object)
+    if ok.any():
+        geom[ok.to_numpy()] = squares(ids.loc[ok, "x_ll"].to_numpy(), ids.loc[ok, "y_ll"].to_numpy(),
+                                      ids.loc[ok, "cell_m"].to_numpy())
+    return gpd.GeoDataFrame(df, geometry=geom, crs=f"EPSG:{epsg}")

@@ -1,0 +1,374 @@
+"""Quartiers fragiles from the INSEE 200 m poverty grid (rules.md §4).
+
+A carreau is flagged when its poverty rate (``men_pauv / men``, share of poor households) is at
+least ``factor`` times the reference rate of its EPCI (Σ men_pauv / Σ men over the EPCI's
+carreaux, unless given), and it holds at least ``min_households`` households OR
+``min_individuals`` people. Flagged carreaux that touch (by an edge, or also by a corner) form
+candidate zones, proposals for elected officials.
+
+Per-carreau ``status``: ``ok``; ``no_households`` (``men`` = 0: no rate, never flagged);
+``invalid_counts`` (missing or negative ``ind``/``men``/``men_pauv``, or more poor households
+than households); ``invalid_id`` (``idcar_200m`` does not parse). Nothing is dropped silently:
+every carreau read is in the output with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .crs import metric_crs, scale_factor
+from .errors import DataError, InputError, NotFoundError
+from .territory import communes_of_epci, epci_name, load_communes, load_membership
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FragilityRule:
+    """Parameters of the flag (defaults: CAPSO "Quartiers 2030", 004:895-899)."""
+
+    factor: float = 2.0
+    comparison: str = ">="
+    min_households: float = 50.0
+    min_individuals: float = 100.0
+    contact: str = "edge"
+
+    def __post_init__(self):
+        if not self.factor > 0:
+            raise InputError(f"factor must be > 0, got {self.factor!r}")
+        if self.comparison not in (">=", ">"):
+            raise InputError(f"comparison must be '>=' or '>', got {self.comparison!r}")
+        if self.min_households < 0 or self.min_individuals < 0:
+            raise InputError("minimum households and individuals must be >= 0")
+        if self.contact not in ("edge", "corner"):
+            raise InputError(f"contact must be 'edge' or 'corner', got {self.contact!r}")
+
+
+@dataclass
+class FragilityResult:
+    carreaux: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    summary: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------- carreaux → EPCI
+def assign_communes(carreaux: gpd.GeoDataFrame, *, communes: gpd.GeoDataFrame | None = None,
+                    membership: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """Add ``insee`` (commune) and ``epci`` (SIREN) to each carreau: from ``lcog_geo`` when it names
+    a single commune, else from the commune that holds the carreau's centre."""
+    out = carreaux.copy()
+    table = load_membership() if membership is None else membership
+    insee = pd.Series([""] * len(out), index=out.index, dtype=object)
+    if "lcog_geo" in out.columns:
+        lc = out["lcog_geo"].fillna("").astype(str).str.strip()
+        single = lc.str.len() == 5
+        insee[single] = lc[single]
+    todo = (insee == "") & out.geometry.notna()
+    if todo.any():
+        comm = (load_communes() if communes is None else communes).to_crs(out.crs)
+        cx = out.loc[todo, "x_ll"].to_numpy() + out.loc[todo, "cell_m"].to_numpy() / 2
+        cy = out.loc[todo, "y_ll"].to_numpy() + out.loc[todo, "cell_m"].to_numpy() / 2
+        tree = shapely.STRtree(comm.geometry.values)
+        pi, ci = tree.query(shapely.points(cx, cy), predicate="within")
+        found = np.full(todo.sum(), "", dtype=object)
+        found[pi] = comm["insee"].to_numpy()[ci]
+        insee[todo] = found
+    out["insee"] = insee.to_numpy()
+    lookup = dict(zip(table["insee"], table["siren_epci"]))
+    out["epci"] = out["insee"].map(lambda c: lookup.get(c, ""))
+    return out
+
+
+def _statuses(c: gpd.GeoDataFrame) -> np.ndarray:
+    ind, men, pauv = (c[k].to_numpy(dtype=float) for k in ("ind", "men", "men_pauv"))
+    status = np.full(len(c), "ok", dtype=object)
+    bad = (np.isnan(ind) | np.isnan(men) | np.isnan(pauv) | (ind < 0) | (men < 0) | (pauv < 0)
+           | (pauv > men + 0.5))
+    status[bad] = "invalid_counts"
+    status[~bad & (men == 0)] = "no_households"
+    status[c["id_status"].to_numpy() == "invalid_id"] = "invalid_id"
+    return status
+
+
+def reference_rate(carreaux: gpd.GeoDataFrame, *, population: float | None = None) -> dict:
+    """Σ men_pauv / Σ men over the given carreaux (those of one EPCI), with its coverage."""
+    st = _statuses(carreaux)
+    use = np.isin(st, ["ok", "no_households"])
+    men = float(carreaux.loc[use, "men"].sum())
+    pauv = float(carreaux.loc[use, "men_pauv"].sum())
+    ind = float(carreaux.loc[use, "ind"].sum())
+    if men <= 0:
+        raise DataError("the carreaux of this territory hold no household: no reference rate can be computed")
+    return {"reference_rate": pauv / men, "carreaux": int(use.sum()), "households": round(men, 1),
+            "poor_households": round(pauv, 1), "individuals": round(ind, 1),
+            "excluded_carreaux": int((~use).sum()),
+            "population": population,
+            "individuals_share_of_population": None if not population else round(ind / population, 4)}
+
+
+def flag(carreaux: gpd.GeoDataFrame, reference: float, rule: FragilityRule) -> gpd.GeoDataFrame:
+    """Add ``status``, ``rate``, ``ratio`` and ``flagged`` to each carreau (a new frame)."""
+    if not reference > 0:
+        raise InputError(f"the reference rate must be > 0, got {reference!r}")
+    out = carreaux.copy()
+    st = _statuses(out)
+    men = out["men"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(st == "ok", out["men_pauv"].to_numpy(dtype=float) / men, np.nan)
+    ratio = rate / reference
+    threshold = rule.factor * reference
+    # compare rates exactly: rate ≥ factor × reference  ⇔  men_pauv ≥ factor × reference × men
+    pauv = out["men_pauv"].to_numpy(dtype=float)
+    lhs, rhs = pauv, threshold * men
+    tol = 1e-9 * np.maximum(np.abs(rhs), 1.0)
+    rate_ok = (lhs >= rhs - tol) if rule.comparison == ">=" else (lhs > rhs + tol)
+    size_ok = (men >= rule.min_households) | (out["ind"].to_numpy(dtype=float) >= rule.min_individuals)
+    out["status"] = st
+    out["rate"] = rate
+    out["ratio"] = ratio
+    out["flagged"] = (st == "ok") & rate_ok & size_ok
+    return out
+
+
+# ------------------------------------------------------------------------- zones
+def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge") -> np.ndarray:
+    """Zone labels (0..k-1) of carreaux that touch, from grid indices (no geometry tests);
+    -1 for carreaux without a valid id."""
+    ok = carreaux["id_status"].to_numpy() == "ok"
+    labels = np.full(len(carreaux), -1, dtype=np.int64)
+    if not ok.any():
+        return labels
+    cell = carreaux.loc[ok, "cell_m"].to_numpy(dtype=float)
+    gi = np.round(carreaux.loc[ok, "x_ll"].to_numpy(dtype=float) / cell).astype(np.int64)
+    gj = np.round(carreaux.loc[ok, "y_ll"].to_numpy(dtype=float) / cell).astype(np.int64)
+    key = gi * (1 << 32) + gj
+    order = np.argsort(key)
+    skey = key[order]
+    offsets = [(1, 0), (0, 1)] + ([(1, 1), (1, -1)] if contact == "corner" else [])
+    rows, cols = [], []
+    for di, dj in offsets:
+        nk = key + di * (1 << 32) + dj
+        pos = np.searchsorted(skey, nk)
+        pos = np.clip(pos, 0, len(skey) - 1)
+        hit = skey[pos] == nk
+        rows.append(np.flatnonzero(hit))
+        cols.append(order[pos[hit]])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    n = int(ok.sum())
+    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    _, lab = connected_components(graph, directed=False)
+    labels[ok] = lab
+    return labels
+
+
+def zones(flagged: gpd.GeoDataFrame, *, reference: float, perimeters: gpd.GeoDataFrame | None,
+          contact: str = "edge", names: dict | None = None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Candidate zones from the flagged carreaux, with their statistics, and each carreau's zone id."""
+    sel = flagged[flagged["flagged"]].copy()
+    zone_of = np.full(len(flagged), "", dtype=object)
+    cols = ["zone_id", "carreaux", "carreaux_imputed", "households", "individuals", "poor_households", "rate",
+            "ratio", "communes", "noms_communes", "households_in_qpv_share", "inside_qpv", "nearest_qpv",
+            "nearest_qpv_nom", "distance_qpv_m"]
+    if sel.empty:
+        return gpd.GeoDataFrame(columns=cols, geometry=[], crs=flagged.crs), zone_of
+    lab = group(sel, contact=contact)
+    sel["_z"] = lab
+    agg = sel.groupby("_z").agg(carreaux=("idcar_200m", "size"), households=("men", "sum"),
+                                individuals=("ind", "sum"), poor_households=("men_pauv", "sum"),
+                                carreaux_imputed=("i_est_200", lambda s: int((s == 1).sum())),
+                                _first=("y_ll", "max"))
+    # stable ids: largest zones first, then north to south
+    agg = agg.sort_values(["households", "_first"], ascending=[False, False])
+    ids = {z: f"Z{i + 1:02d}" for i, z in enumerate(agg.index)}
+    agg["zone_id"] = [ids[z] for z in agg.index]
+    geoms = sel.groupby("_z").geometry.apply(lambda g: shapely.union_all(g.values))
+    out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=flagged.crs)
+    out["rate"] = out["poor_households"] / out["households"]
+    out["ratio"] = out["rate"] / reference
+    comm = sel.groupby("_z")["insee"].agg(lambda s: sorted({c for c in s if c}))
+    out["communes"] = comm.reindex(agg.index).values
+    names = names or {}
+    out["noms_communes"] = out["communes"].map(lambda cs: ", ".join(names.get(c, c) for c in cs))
+    _qpv_relations(out, sel, perimeters)
+    zone_of[sel.index.map(flagged.index.get_loc)] = [ids[z] for z in lab]
+    out = out.reset_index(drop=True)
+    for c in ("households", "individuals", "poor_households"):
+        out[c] = out[c].round(1)
+    return out[cols + ["geometry"]], zone_of
+
+
+def _qpv_relations(out: gpd.GeoDataFrame, sel: gpd.GeoDataFrame, perimeters) -> None:
+    out["households_in_qpv_share"] = np.nan
+    out["inside_qpv"] = False
+    out["nearest_qpv"] = ""
+    out["nearest_qpv_nom"] = ""
+    out["distance_qpv_m"] = np.nan
+    if perimeters is None or len(perimeters) == 0:
+        return
+    qpv = perimeters[perimeters["classe"] == "QPV"]
+    if qpv.empty:
+        return
+    union = shapely.union_all(qpv.to_crs(out.crs).geometry.values)
+    cell_area = (sel["cell_m"] ** 2).to_numpy()
+    share = shapely.area(shapely.intersection(sel.geometry.values, union)) / cell_area
+    in_men = sel["men"].to_numpy() * share
+    tot = pd.Series(in_men, index=sel.index).groupby(sel["_z"]).sum()
+    out["households_in_qpv_share"] = (tot.reindex(out.index) / out["households"]).round(4)
+    zone_area = shapely.area(out.geometry.values)
+    out["inside_qpv"] = shapely.area(shapely.intersection(out.geometry.values, union)) >= 0.999 * zone_area
+    # nearest QPV, ground distance in the territory's metric CRS
+    wgs_c = out.geometry.centroid.to_crs(4326)
+    crs_m = metric_crs(lonlat=(wgs_c.x.mean(), wgs_c.y.mean()))
+    q_m = qpv.to_crs(crs_m)
+    z_m = out.to_crs(crs_m)
+    tree = shapely.STRtree(q_m.geometry.values)
+    (zi, qi), d = tree.query_nearest(z_m.geometry.values, return_distance=True, all_matches=False)
+    k = scale_factor(crs_m, wgs_c.x.to_numpy(), wgs_c.y.to_numpy())
+    codes = q_m["code_qp"].to_numpy()
+    names = q_m["nom_qp"].to_numpy()
+    idx = out.index.to_numpy()
+    out.loc[idx[zi], "nearest_qpv"] = codes[qi]
+    out.loc[idx[zi], "nearest_qpv_nom"] = names[qi]
+    out.loc[idx[zi], "distance_qpv_m"] = np.round(d / k[zi], 1)
+
+
+# ------------------------------------------------------------------------- population
+def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Individuals, households and poor households of each perimeter from the carreaux, each
+    carreau weighted by the share of its area inside the perimeter; with the poverty rate and the
+    share of the perimeter's area covered by carreaux."""
+    if perimeters.crs is None:
+        raise InputError("the perimeters have no CRS")
+    per = perimeters.to_crs(carreaux.crs)
+    valid = carreaux[carreaux["id_status"] == "ok"]
+    tree = shapely.STRtree(valid.geometry.values)
+    rows = []
+    for code, name, geom in zip(per["code_qp"], per["nom_qp"], per.geometry.values):
+        hits = tree.query(geom, predicate="intersects")
+        cells = valid.iloc[hits]
+        inter = shapely.area(shapely.intersection(cells.geometry.values, geom))
+        w = inter / (cells["cell_m"].to_numpy() ** 2)
+        ind = float((cells["ind"].to_numpy() * w).sum())
+        men = float((cells["men"].to_numpy() * w).sum())
+        pauv = float((cells["men_pauv"].to_numpy() * w).sum())
+        rows.append({"code_qp": code, "nom_qp": name, "individuals": round(ind, 1), "households": round(men, 1),
+                     "poor_households": round(pauv, 1), "rate": round(pauv / men, 4) if men else None,
+                     "carreaux": int((w > 0).sum()),
+                     "imputed_share": round(float((w * (cells["i_est_200"].to_numpy() == 1)).sum() / w.sum()), 3)
+                     if w.sum() else None,
+                     "area_covered_share": round(float(inter.sum() / geom.area), 4) if geom.area else None})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------- whole job
+def fragility(
+    carreaux: gpd.GeoDataFrame,
+    *,
+    epci: str,
+    perimeters: gpd.GeoDataFrame | None = None,
+    rule: FragilityRule | None = None,
+    reference: float | None = None,
+    known_population: float | None = None,
+    membership: pd.DataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+) -> FragilityResult:
+    """Flag the carreaux of an EPCI and group them into candidate zones.
+
+    Parameters
+    ----------
+    carreaux
+        From :func:`qpvgeo.carreaux.load_carreaux` (any territory; those of ``epci`` are kept).
+    epci
+        SIREN of the EPCI (CAPSO: 200069037).
+    perimeters
+        QPV perimeters, to measure each zone's overlap with and distance to the QPV.
+    reference
+        The reference poverty rate (a fraction, e.g. 0.1724) instead of the EPCI's computed one.
+    known_population
+        Population of the EPCI to report coverage against (default: Σ ``pmun`` of its communes in
+        the membership table).
+    """
+    rule = rule or FragilityRule()
+    table = load_membership() if membership is None else membership
+    name = epci_name(epci, table)
+    members = communes_of_epci(epci, table)
+    c = assign_communes(carreaux, communes=communes, membership=table)
+    mine = c[c["epci"] == str(epci)]
+    if mine.empty:
+        raise NotFoundError(
+            f"no carreau of the loaded grid lies in EPCI {epci} ({name}): load the Filosofi file that "
+            "covers it (--carreaux), and the commune outlines (--communes) when it has no lcog_geo"
+        )
+    if known_population is None:
+        pm = table.loc[table["siren_epci"] == str(epci), "pmun"]
+        known_population = float(pm.sum()) if pm.notna().any() else None
+    ref_info = reference_rate(mine, population=known_population)
+    covered_communes = set(mine["insee"])
+    missing = sorted(set(members) - covered_communes)
+    ref_info["communes"] = len(members)
+    ref_info["communes_without_carreau"] = missing
+    share = ref_info["individuals_share_of_population"]
+    partial = bool(missing) or (share is not None and share < 0.85)
+    ref_info["partial"] = partial
+    if partial:
+        msg = (f"the grid covers EPCI {epci} only partly: {len(missing)} of {len(members)} communes without "
+               f"carreau, individuals = {share:.0%} of the population" if share is not None else
+               f"the grid covers EPCI {epci} only partly: {len(missing)} communes without carreau")
+        warnings.warn(msg, stacklevel=2)
+        log.warning(msg)
+    computed = ref_info["reference_rate"]
+    if reference is not None:
+        if not 0 < reference < 1:
+            raise InputError(f"--reference-rate is a fraction between 0 and 1 (e.g. 0.1724), got {reference!r}")
+        ref_info["reference_rate"] = reference
+    ref_info["reference_method"] = "given" if reference is not None else "computed: Σ men_pauv / Σ men"
+    ref_info["computed_reference_rate"] = computed
+    ref = ref_info["reference_rate"]
+    flagged = flag(mine, ref, rule)
+    names = dict(zip(table["insee"], table["nom_commune"]))
+    zt, zone_of = zones(flagged, reference=ref, perimeters=perimeters, contact=rule.contact, names=names)
+    flagged = flagged.copy()
+    flagged["zone_id"] = zone_of
+    if perimeters is not None and len(perimeters):
+        union = shapely.union_all(perimeters[perimeters["classe"] == "QPV"].to_crs(flagged.crs).geometry.values)
+        ok = flagged.geometry.notna().to_numpy()
+        share_q = np.zeros(len(flagged))
+        share_q[ok] = shapely.area(shapely.intersection(flagged.geometry.values[ok], union)) / (
+            flagged["cell_m"].to_numpy()[ok] ** 2)
+        flagged["qpv_share"] = np.round(share_q, 4)
+    f = flagged["flagged"]
+    summary = {
+        "epci": str(epci), "nom_epci": name,
+        "reference_rate": ref, **{k: v for k, v in ref_info.items() if k != "reference_rate"},
+        "carreaux_status": flagged["status"].value_counts().to_dict(),
+        "flagged_carreaux": int(f.sum()),
+        "flagged_imputed": int((f & (flagged["i_est_200"] == 1)).sum()),
+        "flagged_households": round(float(flagged.loc[f, "men"].sum()), 1),
+        "flagged_individuals": round(float(flagged.loc[f, "ind"].sum()), 1),
+        "zones": _zone_records(zt),
+        "rule": asdict(rule),
+        "source": carreaux.attrs.get("source"), "vintage": carreaux.attrs.get("vintage"),
+    }
+    return FragilityResult(flagged, zt, summary)
+
+
+def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
+    recs = []
+    for r in pd.DataFrame(zt.drop(columns="geometry")).to_dict("records"):
+        r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+        r["rate"] = round(r["rate"], 4)
+        r["ratio"] = round(r["ratio"], 3)
+        r["inside_qpv"] = bool(r["inside_qpv"])
+        r["carreaux"] = int(r["carreaux"])
+        r["carreaux_imputed"] = int(r["carreaux_imputed"])
+        recs.append(r)
+    return recs

@@ -1,0 +1,41 @@
+"""Writing the fragility results: GeoPackage, CSV of zones, GeoTIFF and a JSON summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import _io
+from .fragility import FragilityResult
+from .raster import write_geotiff
+
+FILES = {"gpkg": "fragilite.gpkg", "csv": "zones.csv", "tif": "fragilite.tif", "json": "summary.json"}
+
+
+def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: bool = False) -> dict:
+    """Write ``fragilite.gpkg`` (layers ``carreaux`` and ``zones``), ``zones.csv``,
+    ``fragilite.tif`` and ``summary.json`` into ``outdir``; return their paths."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / v for k, v in FILES.items()}
+    for p in paths.values():
+        _io.check_target(p, overwrite=overwrite)
+    car = result.carreaux.copy()
+    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status", "rate",
+                        "ratio", "flagged", "zone_id", "qpv_share") if c in car.columns]
+    car = car[keep + ["geometry"]]
+    zones = result.zones.copy()
+    zones["communes"] = zones["communes"].map(lambda xs: ",".join(xs))
+    with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
+        car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio")
+        zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
+    with _io.atomic_path(paths["csv"], overwrite=overwrite) as tmp:
+        pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)
+    s = result.summary
+    write_geotiff(result.carreaux, paths["tif"], overwrite=overwrite,
+                  tags={"reference_rate": s["reference_rate"], "epci": s["epci"], "source": s.get("source"),
+                        "vintage": s.get("vintage")})
+    _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
+    return {k: str(v) for k, v in paths.items()}

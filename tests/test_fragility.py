@@ -1,0 +1,298 @@
+"""Quartiers fragiles: the rule on hand-built grids, and the embedded data against a computation
+made directly from the raw CSV with pandas."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from click.testing import CliRunner
+
+from qpvgeo import _data
+from qpvgeo.carreaux import load_carreaux
+from qpvgeo.cli import main
+from qpvgeo.errors import DataError, InputError, NotFoundError
+from qpvgeo.fragility import FragilityRule, flag, fragility, group, population, reference_rate
+from qpvgeo.outputs import write_fragility
+from qpvgeo.perimeters import load_perimeters, normalize
+
+CAPSO = "200069037"
+X0, Y0 = 3_776_800, 3_098_200  # a carreau in Saint-Omer (EPSG:3035)
+
+
+def grid(cells):
+    """Carreaux from (i, j, men, men_pauv, ind[, imputed]) tuples on the INSEE grid."""
+    rows = []
+    for c in cells:
+        i, j, men, pauv, ind = c[:5]
+        rows.append({"idcar_200m": f"CRS3035RES200mN{Y0 + 200 * j}E{X0 + 200 * i}",
+                     "men": men, "men_pauv": pauv, "ind": ind, "i_est_200": c[5] if len(c) > 5 else 0})
+    path_df = pd.DataFrame(rows)
+    from qpvgeo.carreaux import _with_geometry
+
+    return _with_geometry(path_df.astype(str))
+
+
+def test_or_between_households_and_individuals():
+    g = grid([(0, 0, 50, 20, 60),    # 50 households: flagged
+              (2, 0, 49, 20, 100),   # 100 individuals: flagged
+              (4, 0, 49, 20, 99),    # neither: not flagged
+              (6, 0, 200, 10, 400)])  # big but not poor
+    out = flag(g, 0.10, FragilityRule())
+    assert out["flagged"].tolist() == [True, True, False, False]
+
+
+def test_rate_of_exactly_twice_the_reference():
+    g = grid([(0, 0, 100, 20, 200)])  # rate 0.20 = 2 × 0.10
+    assert flag(g, 0.10, FragilityRule())["flagged"].tolist() == [True]
+    assert flag(g, 0.10, FragilityRule(comparison=">"))["flagged"].tolist() == [False]
+    # rates that are not exact in binary: 0.3 × 2 vs 0.6
+    g2 = grid([(0, 0, 10, 6, 200)])
+    assert flag(g2, 0.3, FragilityRule())["flagged"].tolist() == [True]
+
+
+def test_imputed_carreaux_are_counted(monkeypatch):
+    g = grid([(0, 0, 60, 30, 120, 1), (1, 0, 60, 30, 120, 0), (5, 5, 60, 1, 120, 1)])
+    out = flag(g, 0.2, FragilityRule())
+    assert int((out["flagged"] & (out["i_est_200"] == 1)).sum()) == 1
+
+
+def test_edge_versus_corner_contact():
+    g = grid([(0, 0, 60, 30, 120), (1, 1, 60, 30, 120), (2, 1, 60, 30, 120), (5, 5, 60, 30, 120)])
+    edge = group(g, contact="edge")
+    corner = group(g, contact="corner")
+    assert len(set(edge)) == 3  # (0,0) alone, (1,1)+(2,1), (5,5)
+    assert edge[1] == edge[2] and edge[0] != edge[1]
+    assert len(set(corner)) == 2 and corner[0] == corner[1] == corner[2]
+
+
+def test_zone_touching_a_qpv():
+    g = grid([(0, 0, 60, 30, 120), (1, 0, 60, 30, 120), (3, 0, 60, 30, 120)])
+    # a quartier covering the first carreau exactly, and nothing else
+    sq = shapely.box(X0, Y0, X0 + 200, Y0 + 200)
+    q = normalize(gpd.GeoDataFrame({"code_qp": ["QN06299M"], "lib_qp": ["Test"], "insee_com": ["62765"]},
+                                   geometry=[sq], crs=3035), label="test", vintage=2024)
+    g["insee"] = "62765"
+    g["epci"] = CAPSO
+    flagged = flag(g, 0.2, FragilityRule())
+    from qpvgeo.fragility import zones
+
+    zt, zone_of = zones(flagged, reference=0.2, perimeters=q)
+    zt = zt.set_index("zone_id")
+    assert len(zt) == 2
+    z1 = zt.loc[zone_of[0]]
+    assert z1["households_in_qpv_share"] == pytest.approx(0.5)
+    assert z1["nearest_qpv"] == "QN06299M" and z1["distance_qpv_m"] == 0
+    assert bool(z1["inside_qpv"]) is False
+    z2 = zt.loc[zone_of[2]]
+    assert z2["households_in_qpv_share"] == 0
+    # 400 m in EPSG:3035 between the squares; on the ground within 0.5 %
+    assert z2["distance_qpv_m"] == pytest.approx(400, rel=0.005)
+    # a zone entirely inside a quartier is kept and marked
+    big = q.copy()
+    big["geometry"] = [shapely.box(X0 - 10, Y0 - 10, X0 + 1000, Y0 + 300)]
+    zt2, _ = zones(flagged, reference=0.2, perimeters=big)
+    assert zt2["inside_qpv"].all() and len(zt2) == 2
+
+
+def test_bad_inputs_get_statuses_or_clear_errors(tmp_path):
+    g = grid([(0, 0, 0, 0, 0), (1, 0, 60, -1, 120), (2, 0, 60, 30, 120)])
+    g.loc[2, "id_status"] = "ok"
+    out = flag(g, 0.2, FragilityRule())
+    assert out["status"].tolist() == ["no_households", "invalid_counts", "ok"]
+    assert out["flagged"].tolist() == [False, False, True]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("idcar_200m,men,men_pauv,ind\nNOT_AN_ID,60,30,120\nCRS3035RES200mN3098200E3776800,60,30,120\n")
+    c = load_carreaux(bad)
+    assert c["id_status"].tolist() == ["invalid_id", "ok"] and len(c) == 2
+    assert flag(c, 0.2, FragilityRule())["status"].tolist() == ["invalid_id", "ok"]
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("idcar_200m;men\nCRS3035RES200mN3098200E3776800;60\n")
+    with pytest.raises(DataError, match="men_pauv"):
+        load_carreaux(nocol)
+    with pytest.raises(NotFoundError, match="200033579"):
+        fragility(load_carreaux(), epci="200033579")  # CU d'Arras: not on the embedded grid
+    with pytest.raises(NotFoundError, match="123456789"):
+        fragility(load_carreaux(), epci="123456789")
+    with pytest.raises(InputError, match="factor"):
+        FragilityRule(factor=0)
+    with pytest.raises(DataError, match="no household"):
+        reference_rate(grid([(0, 0, 0, 0, 0)]))
+
+
+def test_csv_variants_2017_style_latin1_semicolon(tmp_path):
+    p = tmp_path / "filo2017.csv"
+    text = "Idcar_200m;I_est_200;Ind;Men;Men_pauv;Lcog_geo\nCRS3035RES200mN3098200E3776800;0;120,0;60,0;30,0;62765\n"
+    p.write_bytes(text.encode("latin-1"))
+    c = load_carreaux(p)
+    assert c["men"].tolist() == [60.0] and c["lcog_geo"].tolist() == ["62765"]
+    assert c.crs.to_epsg() == 3035
+    assert c.geometry.iloc[0].bounds == (3776800, 3098200, 3777000, 3098400)
+
+
+def test_gpkg_parquet_and_zip_read_the_same(tmp_path):
+    base = load_carreaux()
+    sub = base.iloc[:50]
+    cols = ["idcar_200m", "i_est_200", "ind", "men", "men_pauv"]
+    sub[cols + ["geometry"]].to_file(tmp_path / "c.gpkg", layer="carreaux_200m_met", engine="pyogrio")
+    pd.DataFrame(sub[cols]).to_parquet(tmp_path / "c.parquet")
+    import zipfile
+
+    import py7zr
+
+    pd.DataFrame(sub[cols]).to_csv(tmp_path / "carreaux_200m_met.csv", index=False, sep=";")
+    with py7zr.SevenZipFile(tmp_path / "inner.7z", "w") as z7:
+        z7.write(tmp_path / "carreaux_200m_met.csv", "carreaux_200m_met.csv")
+    with zipfile.ZipFile(tmp_path / "Filosofi_csv.zip", "w") as zf:
+        zf.write(tmp_path / "inner.7z", "Filosofi2019_carreaux_200m_csv.7z")
+    for src in ("c.gpkg", "c.parquet", "Filosofi_csv.zip"):
+        c = load_carreaux(tmp_path / src)
+        assert c["idcar_200m"].tolist() == sub["idcar_200m"].tolist(), src
+        assert np.allclose(c["men_pauv"], sub["men_pauv"]), src
+    # bbox filter at read time
+    x, y = sub["x_ll"].iloc[0], sub["y_ll"].iloc[0]
+    c = load_carreaux(tmp_path / "c.gpkg", bbox=(x + 1, y + 1, x + 199, y + 199))
+    assert c["idcar_200m"].tolist() == [sub["idcar_200m"].iloc[0]]
+    c = load_carreaux(tmp_path / "c.parquet", bbox=(x + 1, y + 1, x + 199, y + 199))
+    assert len(c) == 1
+
+
+def _independent_capso_flags():
+    """Straight from the raw CSV with pandas: centres in CAPSO communes, Σ/Σ, the rule, BFS zones."""
+    raw = pd.read_csv(_data.embedded(_data.FILOSOFI_2021_CAPSO))
+    xy = raw["idcar_200m"].str.extract(r"N(\d+)E(\d+)").astype(int)
+    raw["y"], raw["x"] = xy[0], xy[1]
+    pts = gpd.GeoDataFrame(raw, geometry=gpd.points_from_xy(raw["x"] + 100, raw["y"] + 100), crs=3035)
+    communes = gpd.read_file(_data.embedded(_data.COMMUNES_62)).to_crs(3035)
+    epcicom = pd.read_csv(_data.embedded(_data.EPCICOM_62), dtype=str)
+    remap = {"62210": "62154", "62461": "62447", "62549": "62447", "62743": "62447"}
+    communes["code26"] = communes["code"].replace(remap)
+    capso = set(epcicom.loc[epcicom["siren"] == CAPSO, "insee"])
+    j = gpd.sjoin(pts, communes[["code26", "geometry"]], predicate="within", how="inner")
+    mine = j[j["code26"].isin(capso)]
+    ref = mine["men_pauv"].sum() / mine["men"].sum()
+    f = mine[(mine["men_pauv"] / mine["men"] >= 2 * ref) & ((mine["men"] >= 50) | (mine["ind"] >= 100))]
+    cells = {(x // 200, y // 200): i for i, x, y in zip(f["idcar_200m"], f["x"], f["y"])}
+    seen, groups = set(), []
+    for start in cells:
+        if start in seen:
+            continue
+        stack, comp = [start], set()
+        while stack:
+            c = stack.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            comp.add(cells[c])
+            for d in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                n = (c[0] + d[0], c[1] + d[1])
+                if n in cells and n not in seen:
+                    stack.append(n)
+        groups.append(frozenset(comp))
+    return ref, set(f["idcar_200m"]), set(groups), f
+
+
+@pytest.fixture(scope="module")
+def capso():
+    return fragility(load_carreaux(), epci=CAPSO, perimeters=load_perimeters())
+
+
+def test_embedded_capso_equals_an_independent_pandas_computation(capso):
+    ref, flagged_ids, groups, f = _independent_capso_flags()
+    assert capso.summary["reference_rate"] == pytest.approx(ref, rel=1e-12)
+    assert capso.summary["reference_rate"] == pytest.approx(0.1724, abs=5e-5)  # SOURCE.md: 17.24 %
+    assert capso.summary["carreaux"] == 3565  # SOURCE.md: 3,565 centres in CAPSO
+    got = capso.carreaux
+    assert set(got.loc[got["flagged"], "idcar_200m"]) == flagged_ids
+    mine = {frozenset(got.loc[got["zone_id"] == z, "idcar_200m"]) for z in capso.zones["zone_id"]}
+    assert mine == groups
+    assert capso.summary["flagged_carreaux"] == len(flagged_ids)
+    z = capso.zones.set_index("zone_id")
+    for zid in z.index:
+        ids = set(got.loc[got["zone_id"] == zid, "idcar_200m"])
+        sub = f[f["idcar_200m"].isin(ids)]
+        assert z.loc[zid, "households"] == pytest.approx(sub["men"].sum(), abs=0.06)
+        assert z.loc[zid, "rate"] == pytest.approx(sub["men_pauv"].sum() / sub["men"].sum())
+
+
+def test_zones_lie_where_the_raw_data_say(capso):
+    z = capso.zones
+    # the largest zones are in Saint-Omer / Longuenesse next to the QPV; Arques has candidates too
+    communes = set().union(*z["communes"])
+    assert {"62765", "62525", "62040"} <= communes
+    top = z.iloc[0]
+    assert "62765" in top["communes"] and top["nearest_qpv"] == "QN06237M"
+    wgs = z.geometry.centroid.to_crs(4326)
+    assert ((wgs.x > 2.0) & (wgs.x < 2.5) & (wgs.y > 50.5) & (wgs.y < 50.85)).all()
+
+
+def test_reference_rate_can_be_given(capso):
+    res = fragility(load_carreaux(), epci=CAPSO, reference=0.15)
+    assert res.summary["reference_rate"] == 0.15
+    assert res.summary["reference_method"] == "given"
+    assert res.summary["flagged_carreaux"] > capso.summary["flagged_carreaux"]
+
+
+def test_partial_coverage_warns():
+    g = load_carreaux()
+    cut = g[g["y_ll"] > 3_095_000]  # only the north of the grid
+    with pytest.warns(UserWarning, match="partly"):
+        res = fragility(cut, epci=CAPSO)
+    assert res.summary["partial"] is True and res.summary["communes_without_carreau"]
+
+
+def test_outputs_and_geotiff_read_back(capso, tmp_path):
+    files = write_fragility(capso, tmp_path)
+    layers = [r[0] for r in __import__("pyogrio").list_layers(files["gpkg"])]
+    assert set(layers) == {"carreaux", "zones"}
+    zones = gpd.read_file(files["gpkg"], layer="zones")
+    assert len(zones) == len(capso.zones)
+    csv = pd.read_csv(files["csv"])
+    assert csv["zone_id"].tolist() == capso.zones["zone_id"].tolist()
+    row = capso.carreaux[capso.carreaux["flagged"]].iloc[0]
+    with rasterio.open(files["tif"]) as src:
+        assert src.crs.to_epsg() == 3035
+        assert src.descriptions == ("rate", "ratio", "flagged")
+        assert src.nodata == -9999
+        t = src.transform
+        assert t.a == 200 and t.e == -200
+        assert t.c % 200 == 0 and t.f % 200 == 0  # aligned on the INSEE grid
+        r, c = src.index(row["x_ll"] + 100, row["y_ll"] + 100)
+        vals = src.read()[:, r, c]
+        assert vals[0] == pytest.approx(row["rate"], rel=1e-6)
+        assert vals[1] == pytest.approx(row["ratio"], rel=1e-6)
+        assert vals[2] == 1
+        assert float(src.tags()["reference_rate"]) == pytest.approx(capso.summary["reference_rate"])
+    with pytest.raises(InputError, match="already exists"):
+        write_fragility(capso, tmp_path)
+
+
+def test_population_of_qpv_area_weighted():
+    per = load_perimeters()
+    per = per[per["code_qp"] == "QN06237M"]
+    p = population(per, load_carreaux()).iloc[0]
+    # SOURCE.md (derived, item 3): about 1,668 individuals, 909 households, 347 poor households
+    assert p["individuals"] == pytest.approx(1668, abs=1)
+    assert p["households"] == pytest.approx(909, abs=1)
+    assert p["poor_households"] == pytest.approx(347, abs=1)
+
+
+def test_cli_fragility_json_and_population(tmp_path):
+    res = CliRunner().invoke(main, ["fragility", "--epci", CAPSO, "-o", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.stdout)
+    assert s["reference_rate"] == pytest.approx(0.1724, abs=5e-5)
+    assert s["flagged_carreaux"] > 0 and len(s["zones"]) > 0
+    assert {"zone_id", "carreaux", "households", "individuals", "poor_households", "rate", "ratio",
+            "communes", "households_in_qpv_share", "nearest_qpv", "distance_qpv_m"} <= set(s["zones"][0])
+    assert (tmp_path / "out" / "fragilite.tif").exists()
+    res = CliRunner().invoke(main, ["fragility", "--epci", CAPSO, "--contact", "corner"])
+    assert res.exit_code == 0 and "reference rate: 17.24%" in res.output
+    res = CliRunner().invoke(main, ["population", "--code", "QN06236M", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["code_qp"] == "QN06236M"
+    res = CliRunner().invoke(main, ["fragility", "--epci", "200033579"])
+    assert res.exit_code == 1 and "no carreau" in res.output
