@@ -66,4 +66,5 @@ from . import check as _check  # noqa: E402,F401
 from . import fetch as _fetch  # noqa: E402,F401
 from . import fragility as _fragility  # noqa: E402,F401
 from . import funding as _funding  # noqa: E402,F401
+from . import maps as _maps  # noqa: E402,F401
 from . import perimeters as _perimeters  # noqa: E402,F401  (registers commands)

@@ -1,0 +1,499 @@
+"""Maps for the screen (Folium, self-contained HTML that opens offline) and for print (PNG/PDF
+drawn with matplotlib, without web tiles). Legends and labels are in French (rules.md §6).
+
+Stable colours, so that years can be compared: QPV red, QIC purple, 300 m zone orange,
+quartiers fragiles blue; checked points by status.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from jinja2 import Template
+
+from . import _io
+from .crs import WGS84, metric_crs, scale_factor
+from .eligibility import Checker
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+COLOURS = {"QPV": "#c0392b", "QIC": "#8e44ad", "fragile": "#2471a3", "band": "#f39c12", "zone": "#1f618d"}
+STATUS_COLOURS = {"in_qpv": "#c0392b", "in_band": "#e67e22", "in_qic": "#8e44ad", "in_fragile": "#2471a3",
+                  "outside": "#2c3e50", "undecided": "#95a5a6"}
+STATUS_FR = {"in_qpv": "dans un QPV", "in_band": "dans la bande des {band} m", "in_qic": "dans un QIC",
+             "in_fragile": "dans un quartier fragile", "outside": "hors zone", "undecided": "non décidé"}
+CLASSE_FR = {"QPV": "Quartier prioritaire de l'État (QPV)", "QIC": "Quartier prioritaire communautaire (QIC)",
+             "fragile": "Quartier fragile"}
+RATE_BINS = [0.0, 0.10, 0.20, 0.30, 0.40, 1.0001]
+RATIO_BINS = [0.0, 1.0, 1.5, 2.0, 3.0, np.inf]
+SCALE = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"]
+SIG_URL = "https://sig.ville.gouv.fr/territoire/{code}"
+DISPLAY_TOLERANCE_M = 0.5  # below what anyone can see at street zoom
+
+
+@dataclass
+class MapSpec:
+    """What a map shows, independent of how it is drawn (Folium or matplotlib)."""
+
+    title: str
+    layers: list = field(default_factory=list)  # (name, GeoDataFrame in WGS84, style dict, kind)
+    legend: list = field(default_factory=list)  # (colour, label, kind: fill|line|point)
+    sources: list = field(default_factory=list)
+    made: str = field(default_factory=lambda: date.today().strftime("%d/%m/%Y"))
+
+    @property
+    def credits(self) -> str:
+        return "Sources : " + " ; ".join(self.sources) + f". Carte réalisée le {self.made} avec qpvgeo."
+
+
+def _display(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """WGS84 copy, simplified by 0.5 m in the territory's metric CRS (invisible on screen and paper)."""
+    if gdf.empty:
+        return gdf.to_crs(WGS84)
+    crs_m = metric_crs(geodataframe=gdf)
+    m = gdf.to_crs(crs_m)
+    m["geometry"] = m.geometry.simplify(DISPLAY_TOLERANCE_M, preserve_topology=True)
+    out = m.to_crs(WGS84)
+    out["geometry"] = shapely.set_precision(out.geometry.values, 1e-7)
+    return out
+
+
+def _source_of(perimeters: gpd.GeoDataFrame) -> str:
+    v = perimeters["vintage"].dropna().unique()
+    vint = ", ".join(str(int(x)) for x in v)
+    return f"ANCT, périmètres des quartiers prioritaires {vint}".strip()
+
+
+def band_zone(checker: Checker) -> gpd.GeoDataFrame:
+    """The eligible band (quartiers of the band classes buffered by the band distance on the ground)."""
+    parts = []
+    for z in checker.zones:
+        geoms = z.geoms[z.band_mask]
+        if not geoms.size:
+            continue
+        c = shapely.centroid(shapely.union_all(geoms))
+        lon, lat = z.to_wgs84.transform(c.x, c.y)
+        k = float(scale_factor(z.territory.crs, lon, lat)[0])
+        buf = shapely.union_all(shapely.buffer(geoms, checker.rule.band_m * k, quad_segs=16))
+        parts.append(gpd.GeoSeries([buf], crs=z.territory.crs).to_crs(WGS84).iloc[0])
+    return gpd.GeoDataFrame({"nom": [f"Zone des {checker.rule.band_m:g} m"] * len(parts)}, geometry=parts, crs=WGS84)
+
+
+def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
+    for classe in ("QPV", "QIC", "fragile"):
+        sub = perimeters[perimeters["classe"] == classe]
+        if sub.empty:
+            continue
+        g = _display(sub[["code_qp", "nom_qp", "classe", "geometry"]])
+        g["lien"] = g["code_qp"].map(lambda c: SIG_URL.format(code=c) if classe == "QPV" else "")
+        name = {"QPV": "QPV (État)", "QIC": "QIC (communautaire)", "fragile": "Quartiers fragiles"}[classe]
+        spec.layers.append((name, g, {"color": COLOURS[classe], "weight": 2.5, "fill": True,
+                                      "fillColor": COLOURS[classe], "fillOpacity": 0.15}, "quartier"))
+        spec.legend.append((COLOURS[classe], CLASSE_FR[classe], "fill"))
+
+
+def eligibility_spec(checker: Checker, *, points: pd.DataFrame | None = None,
+                     site: gpd.GeoDataFrame | None = None) -> MapSpec:
+    """Map of the quartiers, the band, and the checked points (a frame from ``check_table`` with
+    ``lon``/``lat`` or ``geo_lon``/``geo_lat``) or a project site."""
+    per = checker.perimeters
+    spec = MapSpec(title=f"Éligibilité : quartiers prioritaires et bande des {checker.rule.band_m:g} m",
+                   sources=[_source_of(per)])
+    band = band_zone(checker)
+    spec.layers.append((f"Zone des {checker.rule.band_m:g} m", _display(band),
+                        {"color": COLOURS["band"], "weight": 1, "fill": True, "fillColor": COLOURS["band"],
+                         "fillOpacity": 0.25, "dashArray": "4 4"}, "band"))
+    spec.legend.append((COLOURS["band"], f"Zone des {checker.rule.band_m:g} m "
+                        f"(distance au sol {checker.rule.comparison} {checker.rule.band_m:g} m)", "fill"))
+    _quartier_layers(spec, per)
+    if site is not None:
+        spec.layers.append(("Site du projet", _display(site.to_crs(WGS84)[["geometry"]]),
+                            {"color": "#000000", "weight": 2, "fill": True, "fillColor": "#000000",
+                             "fillOpacity": 0.2}, "site"))
+        spec.legend.append(("#000000", "Site du projet", "fill"))
+    if points is not None and len(points):
+        spec.layers.append(("Points vérifiés", _points_frame(points, checker), {}, "points"))
+        present = set(spec.layers[-1][1]["groupe"])
+        for key in [k for k in STATUS_COLOURS if k in present]:
+            spec.legend.append((STATUS_COLOURS[key], STATUS_FR[key].format(band=f"{checker.rule.band_m:g}"), "point"))
+        if "geo_label" in points.columns:
+            spec.sources.append("Base Adresse Nationale (géocodage)")
+    return spec
+
+
+def _points_frame(points: pd.DataFrame, checker: Checker) -> gpd.GeoDataFrame:
+    lon = points["geo_lon"] if "geo_lon" in points else points.get("lon")
+    lat = points["geo_lat"] if "geo_lat" in points else points.get("lat")
+    if lon is None or lat is None:
+        lonlat = points.attrs.get("lonlat")
+        if lonlat is None:
+            raise InputError("the points have no coordinates to map")
+        lon, lat = lonlat
+    lon = pd.to_numeric(pd.Series(np.asarray(lon)), errors="coerce").to_numpy()
+    lat = pd.to_numeric(pd.Series(np.asarray(lat)), errors="coerce").to_numpy()
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    p = points.reset_index(drop=True)[ok]
+    label_col = next((c for c in ("geo_label", "adresse", "address", "nom", "name", "id") if c in p.columns), None)
+    status = p["qpv_status"].astype(str)
+    group = status.where(status.isin(list(STATUS_COLOURS)), "undecided")
+    g = gpd.GeoDataFrame({
+        "lieu": (p[label_col].astype(str) if label_col else pd.Series(
+            [f"{x:.5f}, {y:.5f}" for x, y in zip(lon[ok], lat[ok])], index=p.index)).values,
+        "statut": status.values, "groupe": group.values,
+        "code_qp": p["qpv_code"].astype(str).values, "nom_qp": p["qpv_nom"].astype(str).values,
+        "distance_m": pd.to_numeric(p["qpv_distance_m"], errors="coerce").values,
+        "precision": (p["geo_type"].astype(str) + " " + p["geo_score"].astype(str)).values
+        if "geo_type" in p.columns else ["coordonnées"] * len(p),
+    }, geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs=WGS84)
+    return g
+
+
+def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variable: str = "rate") -> MapSpec:
+    """Map of the carreaux (classed poverty rate or ratio), flagged carreaux, zones and QPV."""
+    if variable not in ("rate", "ratio"):
+        raise InputError(f"variable must be 'rate' or 'ratio', got {variable!r}")
+    s = result.summary
+    spec = MapSpec(title=f"Quartiers fragiles : {s['nom_epci']} (Filosofi {s.get('vintage')})",
+                   sources=[f"INSEE, Filosofi {s.get('vintage')} carroyé 200 m"])
+    car = result.carreaux[result.carreaux["status"] == "ok"]
+    bins = RATE_BINS if variable == "rate" else RATIO_BINS
+    cls = np.clip(np.digitize(car[variable].to_numpy(), bins) - 1, 0, len(SCALE) - 1)
+    g = _display(car[["idcar_200m", "men", "ind", "rate", "ratio", "flagged", "geometry"]])
+    g["couleur"] = [SCALE[i] for i in cls]
+    name = "Taux de pauvreté des ménages" if variable == "rate" else "Ratio au taux de référence"
+    spec.layers.append((f"Carreaux 200 m : {name.lower()}", g, {"fillOpacity": 0.65, "weight": 0}, "carreaux"))
+    for i, col in enumerate(SCALE):
+        lo, hi = bins[i], bins[i + 1]
+        lab = (f"{lo:.0%} à {min(hi, 1):.0%}" if variable == "rate"
+               else (f"{lo:g} à {hi:g}" if np.isfinite(hi) else f"{lo:g} et plus"))
+        spec.legend.append((col, f"{name} : {lab}", "fill"))
+    flagged = g[g["flagged"]]
+    spec.layers.append(("Carreaux fragiles", flagged, {"color": "#000000", "weight": 2, "fill": False}, "flagged"))
+    spec.legend.append(("#000000", f"Carreau fragile (taux ≥ {s['rule']['factor']:g} × {s['reference_rate']:.1%},"
+                                   f" ≥ {s['rule']['min_households']:g} ménages ou "
+                                   f"≥ {s['rule']['min_individuals']:g} individus)", "line"))
+    z = result.zones.copy()
+    z["communes"] = z["communes"].map(lambda xs: ", ".join(xs))
+    spec.layers.append(("Zones candidates", _display(z), {"color": COLOURS["zone"], "weight": 3, "fill": True,
+                                                         "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
+                        "zones"))
+    spec.legend.append((COLOURS["zone"], "Zone candidate (carreaux fragiles contigus)", "line"))
+    if perimeters is not None:
+        spec.sources.append(_source_of(perimeters))
+        near = perimeters.to_crs(car.crs)
+        bbox = shapely.box(*car.total_bounds)
+        _quartier_layers(spec, perimeters[near.intersects(bbox).to_numpy()])
+    return spec
+
+
+def qpv_spec(perimeters: gpd.GeoDataFrame, *, title: str | None = None) -> MapSpec:
+    spec = MapSpec(title=title or "Quartiers prioritaires de la politique de la ville", sources=[_source_of(perimeters)])
+    _quartier_layers(spec, perimeters)
+    return spec
+
+
+# ------------------------------------------------------------------------------- Folium
+def _esc(v) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return html.escape(str(v), quote=True)
+
+
+def _popup_quartier(row) -> str:
+    link = (f'<br><a href="{_esc(row["lien"])}" target="_blank" rel="noopener">Fiche du quartier '
+            f'(sig.ville.gouv.fr)</a>' if row.get("lien") else "")
+    return (f"<b>{_esc(row['code_qp'])}</b> {_esc(row['nom_qp'])}<br>"
+            f"{_esc(CLASSE_FR.get(row['classe'], row['classe']))}{link}")
+
+
+def _popup_point(row) -> str:
+    d = row["distance_m"]
+    dist = f"{d:,.1f} m".replace(",", " ") if np.isfinite(d) else "—"
+    return (f"<b>{_esc(row['lieu'])}</b><br>Statut : {_esc(row['statut'])}<br>"
+            f"Quartier : {_esc(row['code_qp'])} {_esc(row['nom_qp'])}<br>Distance : {_esc(dist)}<br>"
+            f"Précision : {_esc(row['precision'])}")
+
+
+def _popup_zone(row) -> str:
+    return (f"<b>Zone {_esc(row['zone_id'])}</b> ({_esc(row['communes'])})<br>"
+            f"{int(row['carreaux'])} carreaux, {row['households']:.0f} ménages, {row['individuals']:.0f} individus"
+            f"<br>Taux de pauvreté : {row['rate']:.1%} (× {row['ratio']:.2f} la référence)"
+            f"<br>Ménages en QPV : {row['households_in_qpv_share']:.0%}"
+            f"<br>QPV le plus proche : {_esc(row['nearest_qpv'])} à {row['distance_qpv_m']:.0f} m")
+
+
+_BIND_POPUP = folium.JsCode(
+    "function(feature, layer) { if (feature.properties && feature.properties.popup) {"
+    " layer.bindPopup(feature.properties.popup, {maxWidth: 360}); } }"
+)
+
+
+def _geojson_layer(name: str, g: gpd.GeoDataFrame, style: dict, kind: str) -> folium.GeoJson:
+    """One Leaflet GeoJSON layer per map layer; popups are HTML built here with every value
+    escaped, bound by a small script (no jQuery)."""
+    g = g.copy()
+    if kind == "quartier":
+        g["popup"] = [_popup_quartier(r) for _, r in g.iterrows()]
+    elif kind == "zones":
+        g["popup"] = [_popup_zone(r) for _, r in g.iterrows()]
+    elif kind == "points":
+        g["popup"] = [_popup_point(r) for _, r in g.iterrows()]
+        g["couleur"] = [STATUS_COLOURS[x] for x in g["groupe"]]
+    keep = [c for c in ("popup", "couleur", "code_qp", "zone_id", "statut") if c in g.columns]
+    data = g[keep + ["geometry"]]
+    if kind in ("carreaux", "points"):
+        def style_function(f, base=style):
+            c = f["properties"]["couleur"]
+            extra = ({"fillColor": c, "color": c, "weight": 0.2, "fillOpacity": 0.65} if kind == "carreaux"
+                     else {"fillColor": c, "color": "#ffffff", "weight": 1, "fill": True, "fillOpacity": 0.95})
+            return {**base, **extra}
+    else:
+        def style_function(f, base=style):
+            return base
+    marker = folium.CircleMarker(radius=6) if kind == "points" else None
+    return folium.GeoJson(data, name=name, style_function=style_function, marker=marker,
+                          on_each_feature=_BIND_POPUP if "popup" in data.columns else None)
+
+
+def to_folium(spec: MapSpec, *, tiles: str | None = "OpenStreetMap") -> folium.Map:
+    """Draw a :class:`MapSpec` with Folium (layer control, French legend, scale bar, title, credits)."""
+    bounds = _bounds(spec)
+    m = folium.Map(tiles=None, control_scale=False, zoom_snap=0.25, zoom_delta=0.5)
+    _MetricScale().add_to(m)
+    m.default_js = [("leaflet", _INLINE + "leaflet.js")]
+    m.default_css = [("leaflet_css", _INLINE + "leaflet.css")]
+    if tiles and tiles.lower() != "none":
+        folium.TileLayer(tiles, name="Fond de carte").add_to(m)
+    for name, g, style, kind in spec.layers:
+        if len(g):
+            _geojson_layer(name, g, style, kind).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    m.get_root().html.add_child(folium.Element(_legend_html(spec)))
+    m.get_root().header.add_child(folium.Element(f"<title>{_esc(spec.title)}</title>"))
+    return m
+
+
+def _bounds(spec: MapSpec):
+    frames = [g for _, g, _, kind in spec.layers if len(g) and kind != "band"] or [g for _, g, _, _ in spec.layers]
+    b = np.array([g.total_bounds for g in frames if len(g)])
+    if not len(b):
+        raise InputError("nothing to map")
+    return b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+
+
+def _legend_html(spec: MapSpec) -> str:
+    items = []
+    for colour, label, kind in spec.legend:
+        if kind == "point":
+            sw = f'<span style="display:inline-block;width:12px;height:12px;border-radius:6px;background:{colour}"></span>'
+        elif kind == "line":
+            sw = f'<span style="display:inline-block;width:14px;height:10px;border:2px solid {colour}"></span>'
+        else:
+            sw = (f'<span style="display:inline-block;width:14px;height:12px;background:{colour};opacity:.7;'
+                  f'border:1px solid {colour}"></span>')
+        items.append(f"<div>{sw} {_esc(label)}</div>")
+    return (
+        '<div id="qpvgeo-title" style="position:fixed;top:10px;left:60px;z-index:1000;background:#fff;'
+        'padding:6px 10px;font:bold 16px sans-serif;border-radius:4px;box-shadow:0 1px 4px #0004">'
+        f"{_esc(spec.title)}</div>"
+        '<div id="qpvgeo-legend" style="position:fixed;bottom:24px;right:10px;z-index:1000;background:#fff;'
+        'padding:8px 10px;font:12px sans-serif;max-width:360px;border-radius:4px;box-shadow:0 1px 4px #0004">'
+        '<b>Légende</b>' + "".join(items) +
+        f'<div id="qpvgeo-credits" style="margin-top:6px;color:#444;font-size:11px">{_esc(spec.credits)}</div></div>'
+    )
+
+
+_INLINE = "qpvgeo-inline:"
+
+
+class _MetricScale(MacroElement):
+    """Leaflet's scale bar in metres only."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({imperial: false, maxWidth: 200}).addTo({{ this._parent.get_name() }});"
+        "{% endmacro %}"
+    )
+
+
+def _leaflet_assets() -> dict[str, str]:
+    import xstatic.pkg.leaflet as xl
+
+    base = Path(xl.BASE_DIR)
+    css = (base / "leaflet.css").read_text(encoding="utf-8")
+
+    def data_uri(match):
+        img = base / "images" / match.group(1)
+        return f"url(data:image/png;base64,{base64.b64encode(img.read_bytes()).decode()})"
+
+    css = re.sub(r"url\(images/([\w.-]+\.png)\)", data_uri, css)
+    return {"leaflet.js": (base / "leaflet.js").read_text(encoding="utf-8"), "leaflet.css": css}
+
+
+def render_html(m: folium.Map) -> str:
+    """The map as one self-contained HTML page: Leaflet's script and styles inlined from the
+    packaged XStatic-Leaflet copy, so it opens from disk without network."""
+    page = m.get_root().render()
+    assets = _leaflet_assets()
+    page = re.sub(rf'<script src="{_INLINE}leaflet.js"></script>',
+                  lambda _: "<script>" + assets["leaflet.js"] + "</script>", page)
+    page = re.sub(rf'<link rel="stylesheet" href="{_INLINE}leaflet.css"\s*/?>',
+                  lambda _: "<style>" + assets["leaflet.css"] + "</style>", page)
+    remaining = re.findall(r'<script[^>]+src="(http[^"]+)"', page) + re.findall(
+        r'<link[^>]+href="(http[^"]+\.css)"', page)
+    if remaining:
+        raise RuntimeError(f"the map still loads assets from the network: {remaining}")
+    return page
+
+
+def embed_snippet(html_name: str, title: str, *, height_px: int = 600) -> str:
+    """An iframe to paste into the rapport (the HTML file next to the document)."""
+    return (f'<iframe src="{html.escape(html_name)}" title="{html.escape(title)}" width="100%" '
+            f'height="{height_px}" style="border:0" loading="lazy"></iframe>\n')
+
+
+# ------------------------------------------------------------------------------- print
+A4_WIDTH_IN = 8.27
+
+
+def to_figure(spec: MapSpec):
+    """Draw a :class:`MapSpec` with matplotlib for print: metric CRS, legend, scale bar, north
+    arrow and credits; no web tiles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    bounds = _bounds(spec)
+    lon_c, lat_c = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    crs_m = metric_crs(lonlat=(lon_c, lat_c))
+    fig = plt.figure(figsize=(A4_WIDTH_IN, A4_WIDTH_IN * 1.05))
+    ax = fig.add_axes([0.03, 0.2, 0.94, 0.72])
+    for _name, g, style, kind in spec.layers:
+        if not len(g):
+            continue
+        gm = g.to_crs(crs_m)
+        if kind == "points":
+            gm.plot(ax=ax, color=[STATUS_COLOURS[x] for x in g["groupe"]], markersize=18, edgecolor="white",
+                    linewidth=0.4, zorder=6)
+        elif kind == "carreaux":
+            gm.plot(ax=ax, color=g["couleur"].tolist(), edgecolor="none", zorder=1)
+        else:
+            fill = style.get("fill", True)
+            gm.plot(ax=ax, facecolor=style.get("fillColor", "none") if fill else "none",
+                    edgecolor=style.get("color", "#000"), linewidth=style.get("weight", 1) * 0.6,
+                    alpha=None, zorder={"band": 2, "quartier": 4, "flagged": 5, "zones": 5, "site": 6}.get(kind, 3))
+            if fill and style.get("fillOpacity") is not None:
+                for coll in ax.collections[-1:]:
+                    coll.set_facecolor(_with_alpha(style.get("fillColor", "#000"), style["fillOpacity"]))
+    x0, y0, x1, y1 = gpd.GeoSeries([shapely.box(*bounds)], crs=WGS84).to_crs(crs_m).total_bounds
+    pad = max(x1 - x0, y1 - y0) * 0.05
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    k = float(scale_factor(crs_m, lon_c, lat_c)[0])
+    _scale_bar(ax, k)
+    _north_arrow(ax, crs_m, lon_c, lat_c)
+    fig.suptitle(spec.title, fontsize=13, fontweight="bold", y=0.97)
+    handles = []
+    for colour, label, kind in spec.legend:
+        if kind == "point":
+            handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor=colour, markeredgecolor="white",
+                                  markersize=7, label=label))
+        elif kind == "line":
+            handles.append(Patch(facecolor="none", edgecolor=colour, linewidth=1.5, label=label))
+        else:
+            handles.append(Patch(facecolor=_with_alpha(colour, 0.5), edgecolor=colour, label=label))
+    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.03, 0.045), ncol=2 if len(handles) > 5 else 1,
+               fontsize=7, frameon=False, title="Légende", title_fontsize=8, alignment="left")
+    fig.text(0.03, 0.012, spec.credits + f" Projection : {crs_m.name} (EPSG:{crs_m.to_epsg()}).", fontsize=6,
+             color="#333")
+    return fig
+
+
+def _with_alpha(colour: str, alpha: float):
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(colour, alpha)
+
+
+def _scale_bar(ax, k: float) -> None:
+    """A scale bar whose length is on the ground (map length = ground length × scale factor)."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    target = (x1 - x0) / 5
+    nice = [50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000]
+    ground = max([n for n in nice if n * k <= target] or [nice[0]])
+    length = ground * k
+    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.04
+    ax.plot([bx, bx + length], [by, by], color="black", linewidth=3, solid_capstyle="butt", zorder=10)
+    ax.plot([bx, bx + length / 2], [by, by], color="white", linewidth=1.4, solid_capstyle="butt", zorder=11)
+    label = f"{ground / 1000:g} km" if ground >= 1000 else f"{ground:g} m"
+    ax.text(bx + length / 2, by + (y1 - y0) * 0.012, label, ha="center", va="bottom", fontsize=7, zorder=12)
+
+
+def _north_arrow(ax, crs_m, lon, lat) -> None:
+    """North arrow towards true north (the grid is rotated by the meridian convergence)."""
+    import pyproj
+
+    conv = float(pyproj.Proj(crs_m).get_factors(lon, lat).meridian_convergence)
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    cx, cy = x1 - (x1 - x0) * 0.06, y1 - (y1 - y0) * 0.12
+    length = (y1 - y0) * 0.06
+    a = np.radians(conv)
+    dx, dy = -np.sin(a) * length, np.cos(a) * length
+    ax.annotate("", xy=(cx + dx, cy + dy), xytext=(cx, cy),
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5}, zorder=12)
+    ax.text(cx + dx * 1.25, cy + dy * 1.25, "N", ha="center", va="center", fontsize=9, fontweight="bold", zorder=12)
+
+
+# ------------------------------------------------------------------------------- writing
+def save(spec: MapSpec, path: str | Path, *, fmt: str | None = None, tiles: str | None = "OpenStreetMap",
+         overwrite: bool = False, dpi: int = 300) -> list[Path]:
+    """Write the map as ``html`` (self-contained, with an ``.embed.html`` iframe snippet next to
+    it), ``png`` or ``pdf`` (A4 width, ``dpi`` ≥ 300). Returns the files written."""
+    p = Path(path)
+    fmt = (fmt or p.suffix.lstrip(".") or "html").lower()
+    if fmt not in ("html", "png", "pdf"):
+        raise InputError(f"unknown map format {fmt!r}: use html, png or pdf")
+    if p.suffix.lower() != f".{fmt}":
+        p = p.with_suffix(f".{fmt}")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html":
+        snippet = p.with_name(p.stem + ".embed.html")
+        _io.check_target(snippet, overwrite=overwrite)
+        _io.write_text(render_html(to_folium(spec, tiles=tiles)), p, overwrite=overwrite)
+        _io.write_text(embed_snippet(p.name, spec.title), snippet, overwrite=overwrite)
+        return [p, snippet]
+    if dpi < 300:
+        raise InputError(f"print maps need at least 300 dpi, got {dpi}")
+    import matplotlib.pyplot as plt
+
+    fig = to_figure(spec)
+    try:
+        with _io.atomic_path(p, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": spec.title} if fmt == "pdf" else None)
+    finally:
+        plt.close(fig)
+    return [p]
