@@ -90,8 +90,8 @@ def load_carreaux(
             src = "official"
         else:
             path = _data.embedded(_data.FILOSOFI_2021_CAPSO)
-            return _read(path, bbox, communes, layer, s, chunk_rows, label=f"embedded: INSEE Filosofi 2021, {path.name}",
-                         vintage=2021)
+            label = f"embedded: INSEE Filosofi 2021, {path.name}"
+            return _read(path, bbox, communes, layer, s, chunk_rows, label=label, vintage=2021)
     if src == "official":
         entry = filosofi_source(vintage or 2021)
         path = _http.download(entry.url, name=entry.filename, settings=s)

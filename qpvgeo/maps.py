@@ -98,7 +98,7 @@ def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
         if sub.empty:
             continue
         g = _display(sub[["code_qp", "nom_qp", "classe", "geometry"]])
-        g["lien"] = g["code_qp"].map(lambda c: SIG_URL.format(code=c) if classe == "QPV" else "")
+        g["lien"] = [SIG_URL.format(code=c) if classe == "QPV" else "" for c in g["code_qp"]]
         name = {"QPV": "QPV (État)", "QIC": "QIC (communautaire)", "fragile": "Quartiers fragiles"}[classe]
         spec.layers.append((name, g, {"color": COLOURS[classe], "weight": 2.5, "fill": True,
                                       "fillColor": COLOURS[classe], "fillOpacity": 0.15}, "quartier"))
@@ -200,7 +200,8 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
 
 
 def qpv_spec(perimeters: gpd.GeoDataFrame, *, title: str | None = None) -> MapSpec:
-    spec = MapSpec(title=title or "Quartiers prioritaires de la politique de la ville", sources=[_source_of(perimeters)])
+    spec = MapSpec(title=title or "Quartiers prioritaires de la politique de la ville",
+                   sources=[_source_of(perimeters)])
     _quartier_layers(spec, perimeters)
     return spec
 
@@ -299,7 +300,8 @@ def _legend_html(spec: MapSpec) -> str:
     items = []
     for colour, label, kind in spec.legend:
         if kind == "point":
-            sw = f'<span style="display:inline-block;width:12px;height:12px;border-radius:6px;background:{colour}"></span>'
+            sw = ('<span style="display:inline-block;width:12px;height:12px;border-radius:6px;'
+                  f'background:{colour}"></span>')
         elif kind == "line":
             sw = f'<span style="display:inline-block;width:14px;height:10px;border:2px solid {colour}"></span>'
         else:
