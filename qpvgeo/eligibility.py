@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 COMPARISONS = ("<", "<=")
 # Largest deviation of a scale factor from 1 in the territories' CRS (Lambert-93: 0.99905-1.0030)
 _K_MARGIN = 1.005
+# band decisions closer than this to the limit are measured exactly
+_UNSURE_M = 0.05
 
 
 @dataclass(frozen=True)
@@ -83,46 +85,79 @@ class _Zone:
     to_wgs84: pyproj.Transformer
     band_mask: np.ndarray  # which quartiers get a band
     outline: _Outline | None = None
+    band_outline: _Outline | None = None  # outlines of the band classes only (None: all of them)
+    inradius_m: float = 0.0  # no point farther than this from every outline is inside a quartier
+    touching: np.ndarray | None = None  # quartiers within 1 m of another one
 
 
 @dataclass
 class _Outline:
-    """Quartier outlines as indexes for fast distances.
+    """Quartier outlines indexed for fast distances with a known error.
 
-    ``kdtree`` holds the outline vertices densified every ``step_m`` metres: the distance to the
-    nearest such vertex is the exact distance to the outline within ``step_m² / (8 d)`` (1.25 cm
-    at 1 km for 10 m). ``segments`` is an STRtree of the original outline segments, used for exact
-    distances near the quartiers. ``near_m``: beyond it no point can be inside a quartier or in its
-    band, and distances come from the vertex index alone.
+    ``kdtree`` holds the outline vertices densified every ``step_m`` metres (densifying adds
+    vertices on the outline and moves nothing). The distance ``D`` to the nearest vertex bounds
+    the exact distance ``d``: ``d <= D <= d + step²/(8d)``, i.e. within 5 cm beyond 250 m for 10 m.
+    Closer than ``exact_within_m`` the distance is made exact: every vertex within
+    ``sqrt(D² + step²/4)`` is looked up (this ball always holds the vertex nearest to the true
+    foot of the perpendicular) and the pieces of outline on either side of each are measured.
     """
 
     kdtree: object
-    vertex_owner: np.ndarray
-    segments: shapely.STRtree
-    segment_owner: np.ndarray
-    near_m: float
-    step_m: float
+    coords: np.ndarray
+    ring: np.ndarray  # ring id of each vertex
+    owner: np.ndarray  # quartier (position in the zone) of each vertex
+    step_m: float = 10.0
+    exact_within_m: float = 250.0
 
 
-def _build_outline(geoms: np.ndarray, band_m: float, *, step_m: float = 10.0,
-                   exact_within_m: float = 1000.0) -> _Outline:
+def _build_outline(geoms: np.ndarray, *, step_m: float = 10.0) -> _Outline:
     from scipy.spatial import cKDTree
 
-    rings = [shapely.get_rings(shapely.get_parts(g)) for g in geoms]
-    owner_ring = np.concatenate([np.full(len(r), i) for i, r in enumerate(rings)])
-    rings = np.concatenate(rings)
-    dense = shapely.segmentize(rings, step_m)
-    coords, ring_idx = shapely.get_coordinates(dense, return_index=True)
-    seg_coords, seg_ring = shapely.get_coordinates(rings, return_index=True)
-    same = seg_ring[1:] == seg_ring[:-1]
-    starts, ends = seg_coords[:-1][same], seg_coords[1:][same]
-    segments = shapely.linestrings(np.stack([starts, ends], axis=1))
-    radius = max((shapely.length(shapely.maximum_inscribed_circle(g, 1.0)) for g in geoms), default=0.0)
-    near = max(radius, band_m * _K_MARGIN, exact_within_m) + 2 * step_m
-    # sliding-midpoint tree: several times faster than the balanced one for points far away
+    parts = [shapely.get_rings(shapely.get_parts(g)) for g in geoms]
+    owner_ring = np.concatenate([np.full(len(r), i) for i, r in enumerate(parts)])
+    coords, ring = shapely.get_coordinates(shapely.segmentize(np.concatenate(parts), step_m), return_index=True)
+    # sliding-midpoint tree: several times faster than a balanced one for points far away
     tree = cKDTree(coords, leafsize=32, balanced_tree=False, compact_nodes=False)
-    return _Outline(tree, owner_ring[ring_idx], shapely.STRtree(segments),
-                    owner_ring[seg_ring[1:][same]], near, step_m)
+    exact = step_m * step_m / (8 * 0.05)  # beyond it the vertex distance is within 5 cm
+    return _Outline(tree, coords, ring, owner_ring[ring], step_m, exact)
+
+
+def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
+    dx, dy = bx - ax, by - ay
+    den = dx * dx + dy * dy
+    t = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(den > 0, den, 1.0), 0.0, 1.0)
+    return np.hypot(px - (ax + t * dx), py - (ay + t * dy))
+
+
+def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(projected distance, quartier position) of the nearest outline for each point (see _Outline)."""
+    xy = np.column_stack([x, y])
+    d, vi = outline.kdtree.query(xy, k=1, workers=-1)
+    owner = outline.owner[vi].astype(np.int64)
+    _exact(outline, x, y, np.flatnonzero(d < outline.exact_within_m), d, owner)
+    return d, owner
+
+
+def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.ndarray) -> None:
+    """Exact distances (in place) for the points ``idx``, whose ``d`` holds the vertex distance."""
+    if not idx.size:
+        return
+    radius = np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6
+    lists = outline.kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), radius, workers=-1,
+                                            return_sorted=False)
+    counts = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
+    vert = np.concatenate(lists).astype(np.int64)
+    pid = np.repeat(np.arange(idx.size), counts)
+    c, ring, n = outline.coords, outline.ring, len(outline.coords)
+    px, py = x[idx][pid], y[idx][pid]
+    best = np.full(vert.size, np.inf)
+    for nb in (np.maximum(vert - 1, 0), np.minimum(vert + 1, n - 1)):
+        seg = _segment_distance(px, py, c[vert, 0], c[vert, 1], c[nb, 0], c[nb, 1])
+        best = np.minimum(best, np.where(ring[nb] == ring[vert], seg, np.inf))
+    order = np.lexsort((best, pid))
+    first = order[np.r_[True, pid[order][1:] != pid[order][:-1]]]
+    d[idx[pid[first]]] = best[first]
+    owner[idx[pid[first]]] = outline.owner[vert[first]]
 
 
 @dataclass
@@ -190,8 +225,17 @@ class Checker:
                 to_metric=pyproj.Transformer.from_crs(WGS84, t.crs, always_xy=True),
                 to_wgs84=pyproj.Transformer.from_crs(t.crs, WGS84, always_xy=True),
                 band_mask=np.isin(self.classes[idx], self.rule.band_classes),
-                outline=_build_outline(geoms, self.rule.band_m),
             ))
+            z = self.zones[-1]
+            z.outline = _build_outline(geoms)
+            if z.band_mask.any() and not z.band_mask.all():
+                z.band_outline = _build_outline(geoms[z.band_mask])
+            z.inradius_m = max(shapely.length(shapely.maximum_inscribed_circle(g, 1.0)) for g in geoms)
+            shapely.prepare(geoms)
+            # quartiers that touch or overlap another: the nearest outline may not be their own
+            a, b = z.tree.query(geoms, predicate="dwithin", distance=1.0)
+            z.touching = np.zeros(len(geoms), dtype=bool)
+            z.touching[a[a != b]] = True
 
     # ------------------------------------------------------------------ points
     def rule_dict(self) -> dict:
@@ -236,44 +280,60 @@ class Checker:
 
     def _classify_zone(self, zone, lon, lat, pos, status, code, name, classe, dist, quartiers):
         x, y = zone.to_metric.transform(lon, lat)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         k = scale_factor(zone.territory.crs, lon, lat)
-        m = len(x)
-        ol = zone.outline
-        # every point: nearest densified outline vertex (exact within step²/8d; see _Outline)
-        dproj, vi = ol.kdtree.query(np.column_stack([x, y]), k=1, workers=-1)
-        nearest = ol.vertex_owner[vi].astype(np.int64)
-        # near the quartiers: exact distances to the outline segments, inside and band tests
-        near = np.flatnonzero(dproj <= ol.near_m)
-        pts = shapely.points(x[near], y[near])
-        if near.size:
-            (pn, sn), dn = ol.segments.query_nearest(pts, return_distance=True, all_matches=False,
-                                                     max_distance=ol.near_m + ol.step_m)
-            dproj[near[pn]] = dn
-            nearest[near[pn]] = ol.segment_owner[sn]
-        ground = dproj / k
-        reach = self.rule.band_m * _K_MARGIN + 1.0
-        pi, qi = zone.tree.query(pts, predicate="dwithin", distance=reach)
-        pd_ = shapely.distance(pts[pi], zone.geoms[qi]) / k[near[pi]]
-        pi = near[pi]
-        inside_pair = pd_ == 0.0
-        band_pair = zone.band_mask[qi] & self.rule.in_band(pd_) & ~inside_pair
+        m = x.size
+        band = self.rule.band_m
+        # nearest outline of any quartier; exact near the outlines
+        dproj, nearest = _nearest(zone.outline, x, y)
         cls_q = self.classes[zone.index]
-
         st = np.full(m, "outside", dtype=object)
-        best = nearest.copy()
-        bestd = ground.copy()
-        # band: nearest band-class quartier within the band
-        if band_pair.any():
-            bp, bq, bd = pi[band_pair], qi[band_pair], pd_[band_pair]
-            order = np.lexsort((bd, bp))
-            bp, bq, bd = bp[order], bq[order], bd[order]
-            first = np.r_[True, bp[1:] != bp[:-1]]
-            st[bp[first]] = "in_band"
-            best[bp[first]] = bq[first]
-            bestd[bp[first]] = bd[first]
-        # inside a quartier: QPV first, then the other classes (if not in a QPV band)
-        if inside_pair.any():
-            ip, iq = pi[inside_pair], qi[inside_pair]
+        best = nearest
+        bestd = dproj / k
+        # the band: nearest outline of a quartier of the band classes
+        if zone.band_mask.any():
+            if zone.band_outline is None:
+                dband, qband = dproj.copy(), nearest.copy()
+            else:
+                dband, qb = _nearest(zone.band_outline, x, y)
+                qband = np.flatnonzero(zone.band_mask)[qb]
+            gband = dband / k
+            # beyond exact_within_m the distance is a bound: where it leaves the answer open, measure
+            outline = zone.outline if zone.band_outline is None else zone.band_outline
+            unsure = np.flatnonzero((np.abs(gband - band) < _UNSURE_M) & (dband >= outline.exact_within_m))
+            if unsure.size:
+                qq = np.zeros(m, dtype=np.int64)
+                _exact(outline, x, y, unsure, dband, qq)
+                qband[unsure] = qq[unsure] if zone.band_outline is None else np.flatnonzero(zone.band_mask)[qq[unsure]]
+                gband = dband / k
+            in_b = self.rule.in_band(gband) & (gband > 0)
+            st[in_b] = "in_band"
+            best = np.where(in_b, qband, best)
+            bestd = np.where(in_b, gband, bestd)
+        # inside a quartier: only points closer to an outline than the largest inscribed radius.
+        # A point inside a quartier that touches no other is nearest to that quartier's outline,
+        # so one point-in-polygon test against it decides; the others go through the index.
+        cand = np.flatnonzero(dproj <= zone.inradius_m + 1.0)
+        simple = cand[~zone.touching[nearest[cand]]]
+        hits_p, hits_q = [], []
+        if simple.size:
+            order = simple[np.argsort(nearest[simple], kind="stable")]
+            owners = nearest[order]
+            cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                q = owners[a]
+                sel = order[a:b]
+                ins = shapely.contains_xy(zone.geoms[q], x[sel], y[sel])
+                hits_p.append(sel[ins])
+                hits_q.append(np.full(int(ins.sum()), q, dtype=np.int64))
+        other = cand[zone.touching[nearest[cand]]]
+        if other.size:
+            ip, iq = zone.tree.query(shapely.points(x[other], y[other]), predicate="intersects")
+            hits_p.append(other[ip])
+            hits_q.append(iq.astype(np.int64))
+        ip = np.concatenate(hits_p) if hits_p else np.empty(0, dtype=np.int64)
+        iq = np.concatenate(hits_q) if hits_q else np.empty(0, dtype=np.int64)
+        if ip.size:
             rank = np.where(cls_q[iq] == "QPV", 0, 1)
             order = np.lexsort((rank, ip))
             ip, iq, rank = ip[order], iq[order], rank[order]
@@ -290,9 +350,14 @@ class Checker:
         name[pos] = self.names[rows]
         classe[pos] = self.classes[rows]
         dist[pos] = np.round(bestd, 2)
-        if quartiers is not None and pi.size:
+        if quartiers is not None:
+            # every quartier within the band, nearest first (exact distances)
+            reach = np.flatnonzero(dproj / k <= band * _K_MARGIN + zone.outline.step_m)
+            pts = shapely.points(x[reach], y[reach])
+            pi, qi = zone.tree.query(pts, predicate="dwithin", distance=band * _K_MARGIN + 1.0)
+            pd_ = shapely.distance(pts[pi], zone.geoms[qi]) / k[reach[pi]]
             within = self.rule.in_band(pd_)
-            wp, wq, wd = pi[within], qi[within], pd_[within]
+            wp, wq, wd = reach[pi[within]], qi[within], pd_[within]
             order = np.lexsort((wd, wp))
             for p, q, d in zip(wp[order], wq[order], wd[order]):
                 quartiers[pos[p]].append((self.codes[zone.index[q]], round(float(d), 2)))

@@ -115,34 +115,36 @@ def reference_rate(carreaux: gpd.GeoDataFrame, *, population: float | None = Non
             "individuals_share_of_population": None if not population else round(ind / population, 4)}
 
 
-def flag(carreaux: gpd.GeoDataFrame, reference: float, rule: FragilityRule) -> gpd.GeoDataFrame:
-    """Add ``status``, ``rate``, ``ratio`` and ``flagged`` to each carreau (a new frame)."""
-    if not reference > 0:
+def flag(carreaux: gpd.GeoDataFrame, reference, rule: FragilityRule) -> gpd.GeoDataFrame:
+    """Add ``status``, ``rate``, ``ratio``, ``flagged`` and ``reference`` to each carreau (a new
+    frame). ``reference`` is one rate, or one per carreau (the rate of its EPCI)."""
+    ref = np.broadcast_to(np.asarray(reference, dtype=float), (len(carreaux),))
+    if len(ref) and not (np.isfinite(ref).all() and (ref > 0).all()):
         raise InputError(f"the reference rate must be > 0, got {reference!r}")
     out = carreaux.copy()
     st = _statuses(out)
     men = out["men"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(st == "ok", out["men_pauv"].to_numpy(dtype=float) / men, np.nan)
-    ratio = rate / reference
-    threshold = rule.factor * reference
-    # compare rates exactly: rate ≥ factor × reference  ⇔  men_pauv ≥ factor × reference × men
     pauv = out["men_pauv"].to_numpy(dtype=float)
-    lhs, rhs = pauv, threshold * men
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(st == "ok", pauv / men, np.nan)
+    # compare rates exactly: rate ≥ factor × reference  ⇔  men_pauv ≥ factor × reference × men
+    rhs = rule.factor * ref * men
     tol = 1e-9 * np.maximum(np.abs(rhs), 1.0)
-    rate_ok = (lhs >= rhs - tol) if rule.comparison == ">=" else (lhs > rhs + tol)
+    rate_ok = (pauv >= rhs - tol) if rule.comparison == ">=" else (pauv > rhs + tol)
     size_ok = (men >= rule.min_households) | (out["ind"].to_numpy(dtype=float) >= rule.min_individuals)
     out["status"] = st
     out["rate"] = rate
-    out["ratio"] = ratio
+    out["ratio"] = rate / ref
+    out["reference"] = ref
     out["flagged"] = (st == "ok") & rate_ok & size_ok
     return out
 
 
 # ------------------------------------------------------------------------- zones
-def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge") -> np.ndarray:
+def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge", partition=None) -> np.ndarray:
     """Zone labels (0..k-1) of carreaux that touch, from grid indices (no geometry tests);
-    -1 for carreaux without a valid id."""
+    -1 for carreaux without a valid id. Carreaux of different ``partition`` values (e.g. EPCI)
+    are never joined."""
     ok = carreaux["id_status"].to_numpy() == "ok"
     labels = np.full(len(carreaux), -1, dtype=np.int64)
     if not ok.any():
@@ -150,13 +152,17 @@ def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge") -> np.ndarray:
     cell = carreaux.loc[ok, "cell_m"].to_numpy(dtype=float)
     gi = np.round(carreaux.loc[ok, "x_ll"].to_numpy(dtype=float) / cell).astype(np.int64)
     gj = np.round(carreaux.loc[ok, "y_ll"].to_numpy(dtype=float) / cell).astype(np.int64)
-    key = gi * (1 << 32) + gj
+    part = np.zeros(len(gi), dtype=np.int64)
+    if partition is not None:
+        part = pd.factorize(np.asarray(partition)[ok])[0].astype(np.int64)
+    # one integer per cell: partition, column, row (cell indices < 2^20 in every INSEE grid)
+    key = (part << 42) + (gi << 21) + gj
     order = np.argsort(key)
     skey = key[order]
     offsets = [(1, 0), (0, 1)] + ([(1, 1), (1, -1)] if contact == "corner" else [])
     rows, cols = [], []
     for di, dj in offsets:
-        nk = key + di * (1 << 32) + dj
+        nk = key + (di << 21) + dj
         pos = np.searchsorted(skey, nk)
         pos = np.clip(pos, 0, len(skey) - 1)
         hit = skey[pos] == nk
@@ -170,19 +176,23 @@ def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge") -> np.ndarray:
     return labels
 
 
-def zones(flagged: gpd.GeoDataFrame, *, reference: float, perimeters: gpd.GeoDataFrame | None,
+def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
           contact: str = "edge", names: dict | None = None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-    """Candidate zones from the flagged carreaux, with their statistics, and each carreau's zone id."""
+    """Candidate zones from the flagged carreaux (output of :func:`flag`), with their statistics,
+    and each carreau's zone id. Zones never cross an EPCI limit."""
     sel = flagged[flagged["flagged"]].copy()
     zone_of = np.full(len(flagged), "", dtype=object)
-    cols = ["zone_id", "carreaux", "carreaux_imputed", "households", "individuals", "poor_households", "rate",
+    if "epci" not in sel.columns:
+        sel["epci"] = ""
+    cols = ["zone_id", "epci", "carreaux", "carreaux_imputed", "households", "individuals", "poor_households", "rate",
             "ratio", "communes", "noms_communes", "households_in_qpv_share", "inside_qpv", "nearest_qpv",
             "nearest_qpv_nom", "distance_qpv_m"]
     if sel.empty:
         return gpd.GeoDataFrame(columns=cols, geometry=[], crs=flagged.crs), zone_of
-    lab = group(sel, contact=contact)
+    lab = group(sel, contact=contact, partition=sel["epci"].to_numpy())
     sel["_z"] = lab
-    agg = sel.groupby("_z").agg(carreaux=("idcar_200m", "size"), households=("men", "sum"),
+    agg = sel.groupby("_z").agg(epci=("epci", "first"), reference=("reference", "first"),
+                                carreaux=("idcar_200m", "size"), households=("men", "sum"),
                                 individuals=("ind", "sum"), poor_households=("men_pauv", "sum"),
                                 carreaux_imputed=("i_est_200", lambda s: int((s == 1).sum())),
                                 _first=("y_ll", "max"))
@@ -190,10 +200,14 @@ def zones(flagged: gpd.GeoDataFrame, *, reference: float, perimeters: gpd.GeoDat
     agg = agg.sort_values(["households", "_first"], ascending=[False, False])
     ids = {z: f"Z{i + 1:02d}" for i, z in enumerate(agg.index)}
     agg["zone_id"] = [ids[z] for z in agg.index]
-    geoms = sel.groupby("_z").geometry.apply(lambda g: shapely.union_all(g.values))
+    geoms = pd.Series(sel.geometry.values, index=sel.index).groupby(sel["_z"]).first()
+    multi = agg.index[agg["carreaux"] > 1]
+    if len(multi):
+        several = sel[sel["_z"].isin(multi)]
+        geoms.loc[multi] = several.groupby("_z").geometry.apply(lambda g: shapely.union_all(g.values))
     out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=flagged.crs)
     out["rate"] = out["poor_households"] / out["households"]
-    out["ratio"] = out["rate"] / reference
+    out["ratio"] = out["rate"] / out["reference"]
     comm = sel.groupby("_z")["insee"].agg(lambda s: sorted({c for c in s if c}))
     out["communes"] = comm.reindex(agg.index).values
     names = names or {}
@@ -335,7 +349,7 @@ def fragility(
     ref = ref_info["reference_rate"]
     flagged = flag(mine, ref, rule)
     names = dict(zip(table["insee"], table["nom_commune"]))
-    zt, zone_of = zones(flagged, reference=ref, perimeters=perimeters, contact=rule.contact, names=names)
+    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names)
     flagged = flagged.copy()
     flagged["zone_id"] = zone_of
     if perimeters is not None and len(perimeters):
@@ -355,6 +369,69 @@ def fragility(
         "flagged_households": round(float(flagged.loc[f, "men"].sum()), 1),
         "flagged_individuals": round(float(flagged.loc[f, "ind"].sum()), 1),
         "zones": _zone_records(zt),
+        "rule": asdict(rule),
+        "source": carreaux.attrs.get("source"), "vintage": carreaux.attrs.get("vintage"),
+    }
+    return FragilityResult(flagged, zt, summary)
+
+
+def fragility_all(
+    carreaux: gpd.GeoDataFrame,
+    *,
+    perimeters: gpd.GeoDataFrame | None = None,
+    rule: FragilityRule | None = None,
+    membership: pd.DataFrame | None = None,
+    communes: gpd.GeoDataFrame | None = None,
+) -> FragilityResult:
+    """Every EPCI of the grid in one pass (e.g. the national file): each carreau is compared with
+    the reference rate of its own EPCI; zones never cross an EPCI limit.
+
+    ``summary["epci"]`` lists, per EPCI: reference rate, carreaux, households, flagged carreaux
+    and zones. Carreaux in no known EPCI are counted in ``summary["carreaux_without_epci"]``.
+    """
+    rule = rule or FragilityRule()
+    table = load_membership() if membership is None else membership
+    c = assign_communes(carreaux, communes=communes, membership=table)
+    known = c["epci"].to_numpy() != ""
+    mine = c[known]
+    st = _statuses(mine)
+    use = np.isin(st, ["ok", "no_households"])
+    sums = pd.DataFrame({"epci": mine["epci"].to_numpy()[use], "men": mine["men"].to_numpy()[use],
+                         "men_pauv": mine["men_pauv"].to_numpy()[use], "ind": mine["ind"].to_numpy()[use]}
+                        ).groupby("epci").sum()
+    sums["reference_rate"] = sums["men_pauv"] / sums["men"].where(sums["men"] > 0)
+    no_ref = sorted(sums.index[~(sums["reference_rate"] > 0)])
+    if no_ref:
+        log.warning("%d EPCI have no poor household or no household at all: left out (%s…)", len(no_ref),
+                    ", ".join(no_ref[:5]))
+    mine = mine[~mine["epci"].isin(no_ref)]
+    ref = mine["epci"].map(sums["reference_rate"]).to_numpy(dtype=float)
+    flagged = flag(mine, ref, rule)
+    names = dict(zip(table["insee"], table["nom_commune"]))
+    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names)
+    flagged["zone_id"] = zone_of
+    per_epci = sums.drop(index=no_ref).copy()
+    per_epci["carreaux"] = flagged.groupby("epci").size()
+    per_epci["flagged_carreaux"] = flagged.groupby("epci")["flagged"].sum()
+    per_epci["zones"] = zt.groupby("epci").size().reindex(per_epci.index).fillna(0).astype(int)
+    pop = table.groupby("siren_epci")["pmun"].sum(min_count=1).reindex(per_epci.index)
+    per_epci["individuals_share_of_population"] = (per_epci["ind"] / pop).round(4)
+    per_epci["partial"] = ~(per_epci["individuals_share_of_population"] >= 0.85)
+    if per_epci["partial"].any():
+        msg = (f"{int(per_epci['partial'].sum())} EPCI are covered only partly by the grid (individuals below 85 % "
+               "of their population, or population unknown): their reference rates are uncertain")
+        warnings.warn(msg, stacklevel=2)
+        log.warning(msg)
+    f = flagged["flagged"]
+    summary = {
+        "epci_count": int(len(per_epci)),
+        "carreaux": int(len(c)), "carreaux_without_epci": int((~known).sum()),
+        "epci_without_reference": no_ref,
+        "carreaux_status": flagged["status"].value_counts().to_dict(),
+        "flagged_carreaux": int(f.sum()),
+        "flagged_imputed": int((f & (flagged["i_est_200"] == 1)).sum()),
+        "zones_count": int(len(zt)),
+        "epci": per_epci.reset_index().round({"men": 1, "men_pauv": 1, "ind": 1}).to_dict("records"),
         "rule": asdict(rule),
         "source": carreaux.attrs.get("source"), "vintage": carreaux.attrs.get("vintage"),
     }

@@ -23,7 +23,7 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     for p in paths.values():
         _io.check_target(p, overwrite=overwrite)
     car = result.carreaux.copy()
-    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status", "rate",
+    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status", "reference", "rate",
                         "ratio", "flagged", "zone_id", "qpv_share") if c in car.columns]
     car = car[keep + ["geometry"]]
     zones = result.zones.copy()
@@ -35,7 +35,8 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
         pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)
     s = result.summary
     write_geotiff(result.carreaux, paths["tif"], overwrite=overwrite,
-                  tags={"reference_rate": s["reference_rate"], "epci": s["epci"], "source": s.get("source"),
-                        "vintage": s.get("vintage")})
+                  tags={"reference_rate": s.get("reference_rate", "per EPCI"),
+                        "epci": s["epci"] if isinstance(s.get("epci"), str) else "all",
+                        "source": s.get("source"), "vintage": s.get("vintage")})
     _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
     return {k: str(v) for k, v in paths.items()}

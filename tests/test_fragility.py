@@ -80,7 +80,7 @@ def test_zone_touching_a_qpv():
     flagged = flag(g, 0.2, FragilityRule())
     from qpvgeo.fragility import zones
 
-    zt, zone_of = zones(flagged, reference=0.2, perimeters=q)
+    zt, zone_of = zones(flagged, perimeters=q)
     zt = zt.set_index("zone_id")
     assert len(zt) == 2
     z1 = zt.loc[zone_of[0]]
@@ -94,7 +94,7 @@ def test_zone_touching_a_qpv():
     # a zone entirely inside a quartier is kept and marked
     big = q.copy()
     big["geometry"] = [shapely.box(X0 - 10, Y0 - 10, X0 + 1000, Y0 + 300)]
-    zt2, _ = zones(flagged, reference=0.2, perimeters=big)
+    zt2, _ = zones(flagged, perimeters=big)
     assert zt2["inside_qpv"].all() and len(zt2) == 2
 
 
@@ -296,3 +296,28 @@ def test_cli_fragility_json_and_population(tmp_path):
     assert json.loads(res.stdout)[0]["code_qp"] == "QN06236M"
     res = CliRunner().invoke(main, ["fragility", "--epci", "200033579"])
     assert res.exit_code == 1 and "no carreau" in res.output
+
+
+def test_all_epci_in_one_pass_matches_the_single_epci_run(capso):
+    from qpvgeo.fragility import fragility_all
+
+    with pytest.warns(UserWarning, match="partly"):
+        res = fragility_all(load_carreaux(), perimeters=load_perimeters())
+    table = {r["epci"]: r for r in res.summary["epci"]}
+    assert CAPSO in table and len(table) >= 3  # CAPSO and its neighbours on the embedded grid
+    assert table[CAPSO]["reference_rate"] == pytest.approx(capso.summary["reference_rate"])
+    mine = res.carreaux[res.carreaux["epci"] == CAPSO]
+    assert set(mine.loc[mine["flagged"], "idcar_200m"]) == set(
+        capso.carreaux.loc[capso.carreaux["flagged"], "idcar_200m"])
+    assert int(table[CAPSO]["zones"]) == len(capso.zones)
+    assert not table[CAPSO]["partial"]
+    assert table["200072460"]["partial"]  # CABBALR: only its western edge is on the grid
+    # zones never cross an EPCI limit
+    for zid, epcis in res.carreaux[res.carreaux["zone_id"] != ""].groupby("zone_id")["epci"]:
+        assert epcis.nunique() == 1, zid
+
+
+def test_zones_do_not_cross_epci():
+    g = grid([(0, 0, 60, 30, 120), (1, 0, 60, 30, 120)])
+    assert len(set(group(g, partition=["A", "A"]))) == 1
+    assert len(set(group(g, partition=["A", "B"]))) == 2

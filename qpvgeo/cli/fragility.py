@@ -5,7 +5,7 @@ import pandas as pd
 
 from .. import config
 from ..carreaux import load_carreaux
-from ..fragility import FragilityRule, fragility, population
+from ..fragility import FragilityRule, fragility, fragility_all, population
 from ..outputs import write_fragility
 from ..perimeters import select
 from ..territory import load_communes, load_membership
@@ -43,7 +43,8 @@ def _load_grid(carreaux_source, carreaux_vintage, epci, membership, communes_fil
 
 
 @main.command("fragility")
-@click.option("--epci", required=True, help="EPCI SIREN (CAPSO: 200069037).")
+@click.option("--epci", default=None, help="EPCI SIREN (CAPSO: 200069037).")
+@click.option("--all-epci", is_flag=True, help="Every EPCI of the grid in one pass (e.g. the national file).")
 @click.option("-o", "--output", "outdir", default=None, type=click.Path(file_okay=False),
               help="Folder for fragilite.gpkg, zones.csv, fragilite.tif and summary.json.")
 @click.option("--factor", type=float, default=2.0, show_default=True, help="Rate ≥ factor × reference.")
@@ -58,7 +59,7 @@ def _load_grid(carreaux_source, carreaux_vintage, epci, membership, communes_fil
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @carreaux_options
-def fragility_cmd(epci, outdir, factor, comparison, min_households, min_individuals, contact, reference_rate,
+def fragility_cmd(epci, all_epci, outdir, factor, comparison, min_households, min_individuals, contact, reference_rate,
                   known_population, overwrite, as_json, carreaux_source, carreaux_vintage, membership,
                   communes_file, source, vintage, layer, qic_source):
     """Flag fragile carreaux (rate ≥ 2 × the EPCI's, ≥ 50 households or ≥ 100 people) and
@@ -68,10 +69,32 @@ def fragility_cmd(epci, outdir, factor, comparison, min_households, min_individu
     Example:
       qpvgeo fragility --epci 200069037 -o out/capso
     """
+    from ..errors import InputError
+
+    if bool(epci) == bool(all_epci):
+        raise InputError("give --epci SIREN, or --all-epci for every EPCI of the grid")
     grid, table = _load_grid(carreaux_source, carreaux_vintage, epci, membership, communes_file)
     perimeters = load_from_options(source, vintage, layer, qic_source)
     rule = FragilityRule(factor=factor, comparison=comparison, min_households=min_households,
                          min_individuals=min_individuals, contact=contact)
+    if all_epci:
+        if reference_rate is not None:
+            raise InputError("--reference-rate applies to one EPCI; with --all-epci each EPCI has its own")
+        res = fragility_all(grid, perimeters=perimeters, rule=rule, membership=table,
+                            communes=load_communes(communes_file) if communes_file else None)
+        files = write_fragility(res, outdir, overwrite=overwrite) if outdir else {}
+        s = res.summary
+        if as_json:
+            echo_json({**s, "files": files})
+            return
+        click.echo(f"{s['epci_count']} EPCI, {s['carreaux']} carreaux ({s['carreaux_without_epci']} in no known EPCI)")
+        click.echo(f"flagged: {s['flagged_carreaux']} carreaux ({s['flagged_imputed']} imputed), "
+                   f"{s['zones_count']} candidate zones")
+        top = pd.DataFrame(s["epci"]).sort_values("flagged_carreaux", ascending=False).head(20)
+        click.echo(top[["epci", "reference_rate", "carreaux", "flagged_carreaux", "zones"]].to_string(index=False))
+        for path in files.values():
+            click.echo(f"wrote {path}")
+        return
     res = fragility(grid, epci=epci, perimeters=perimeters, rule=rule, reference=reference_rate,
                     known_population=known_population, membership=table,
                     communes=load_communes(communes_file) if communes_file else None)
