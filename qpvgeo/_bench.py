@@ -105,7 +105,7 @@ def national_grid(n: int = 2_300_000, *, seed: int = 2, communes_per_epci: int =
     cx = rng.uniform(3_250_000, 4_250_000, towns)
     cy = rng.uniform(2_150_000, 3_100_000, towns)
     size = rng.pareto(1.3, towns) + 1
-    counts = np.maximum(1, (size / size.sum() * n * 1.08).astype(int))
+    counts = np.maximum(1, (size / size.sum() * n * 1.35).astype(int))
     town = np.repeat(np.arange(towns), counts)
     spread = np.repeat(np.sqrt(counts) * 120.0, counts)
     gx = np.floor((np.repeat(cx, counts) + rng.normal(0, 1, len(town)) * spread) / 200).astype(np.int64)

@@ -107,6 +107,11 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | Non
 
 def _to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(numbers, empty mask); decimal commas accepted; text gives NaN."""
+    try:  # fast path: a clean column of numbers
+        out = values.to_numpy(dtype=object).astype(float)
+        return out, np.zeros(len(out), dtype=bool)
+    except (TypeError, ValueError):
+        pass
     s = values.astype(str).str.strip()
     empty = (s == "") | s.str.lower().isin(["nan", "none", "null", "na"])
     s = s.where(~(s.str.count(",") == 1) | s.str.contains(r"\.", regex=True), s.str.replace(",", ".", regex=False))
@@ -172,7 +177,9 @@ def check_table(
     dist = np.full(n, np.nan)
     quart = np.full(n, "", dtype=object)
     code[idx], name[idx], classe[idx], dist[idx] = res.code_qp, res.nom_qp, res.classe, res.distance_m
-    quart[idx] = [";".join(f"{c}:{d:g}" for c, d in q) for q in res.quartiers]
+    for i, q in zip(idx, res.quartiers):
+        if q:
+            quart[i] = ";".join(f"{c}:{d:g}" for c, d in q)
     keep = decided | (status == "geocode_imprecise")
     for arr in (code, name, classe, quart):
         arr[~keep] = ""
@@ -183,17 +190,37 @@ def check_table(
         for i in imp:
             note[i] = (note[i] + "; " if note[i] else "") + "approximate point would be " + (
                 f"{_indicative(checker, lon[i], lat[i])}")
-    out["qpv_status"] = status
+    def text(values):  # object columns: no conversion cost here, pyarrow converts on writing
+        return pd.Series(values, index=out.index, dtype=object)
+
+    out["qpv_status"] = text(status)
     out["qpv_eligible"] = pd.array(np.where(decided, np.isin(status, ["in_qpv", "in_band"]), None),
                                    dtype="boolean")
-    out["qpv_code"] = code
-    out["qpv_nom"] = name
-    out["qpv_classe"] = classe
+    out["qpv_code"] = text(code)
+    out["qpv_nom"] = text(name)
+    out["qpv_classe"] = text(classe)
     out["qpv_distance_m"] = dist
-    out["qpv_quartiers"] = quart
-    out["qpv_note"] = note
+    out["qpv_quartiers"] = text(quart)
+    out["qpv_note"] = text(note)
     out.attrs["lonlat"] = (lon, lat)
     return out
+
+
+def _write_csv_chunk(frame: pd.DataFrame, path: Path, delimiter: str, writer):
+    """Append a chunk to a CSV with pyarrow's (multi-threaded) writer; returns the writer."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                                  for f in table.schema]))
+    if writer is None:
+        writer = (pacsv.CSVWriter(str(path), table.schema, write_options=pacsv.WriteOptions(
+            delimiter=delimiter, quoting_style="needed")), table.schema)
+    elif table.schema != writer[1]:
+        table = table.cast(writer[1])
+    writer[0].write_table(table)
+    return writer
 
 
 def _indicative(checker: Checker, lon: float, lat: float) -> str:
@@ -302,18 +329,19 @@ def check_file(
 
     bar = tqdm(unit=" rows", desc="checking", disable=not progress, leave=False)
     geo_parts = []
+    writer = None
     with _io.atomic_path(out_path, overwrite=overwrite) as tmp:
         first = True
         for attrs, lon, lat in iter_chunks(in_path, chunk_rows=chunk_rows, layer=layer):
             lonlat = (lon, lat) if lon is not None else None
             res = check_table(attrs, checker, lonlat=lonlat, **options)
             rows += len(res)
-            statuses.update(res["qpv_status"])
-            quartiers.update(res.loc[res["qpv_status"].isin(["in_qpv", "in_band", "in_qic", "in_fragile"]),
-                                     "qpv_code"])
+            statuses.update(res["qpv_status"].value_counts().to_dict())
+            placed = res["qpv_status"].isin(["in_qpv", "in_band", "in_qic", "in_fragile"])
+            quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
             if ext == ".csv":
-                res.to_csv(tmp, mode="w" if first else "a", header=first, index=False, sep=delimiter,
-                           encoding="utf-8")
+                res.attrs.pop("lonlat", None)
+                writer = _write_csv_chunk(res, tmp, delimiter, writer)
             else:
                 plon, plat = res.attrs.pop("lonlat")
                 gdf = gpd.GeoDataFrame(res, geometry=gpd.points_from_xy(plon, plat), crs=WGS84)
@@ -328,6 +356,8 @@ def check_file(
         if ext in (".geojson", ".json"):
             whole = pd.concat(geo_parts, ignore_index=True) if geo_parts else gpd.GeoDataFrame(geometry=[])
             gpd.GeoDataFrame(whole, crs=WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio")
+        if writer is not None:
+            writer[0].close()
         if first:  # no row at all: still write a file with the header
             pd.DataFrame(columns=RESULT_COLUMNS).to_csv(tmp, index=False)
     bar.close()

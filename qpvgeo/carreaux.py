@@ -38,14 +38,17 @@ _ID_COLS = ("idcar_200m", "idinspire", "id_carr200", "idcar200")
 
 def parse_ids(ids: pd.Series) -> pd.DataFrame:
     """Split INSEE carreau ids into ``epsg``, ``cell_m``, ``y_ll``, ``x_ll`` (NaN where invalid)."""
-    parts = ids.astype(str).str.strip().str.extract(r"^CRS(\d+)RES(\d+)mN(\d+)E(\d+)$")
-    out = pd.DataFrame({
-        "epsg": pd.to_numeric(parts[0], errors="coerce"),
-        "cell_m": pd.to_numeric(parts[1], errors="coerce"),
-        "y_ll": pd.to_numeric(parts[2], errors="coerce"),
-        "x_ll": pd.to_numeric(parts[3], errors="coerce"),
-    }, index=ids.index)
-    return out
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(ids.astype(str).to_numpy(dtype=object) if ids.dtype == object else ids.astype(str), type=pa.string())
+    parts = pc.extract_regex(pc.utf8_trim_whitespace(arr),
+                             r"^CRS(?P<epsg>\d+)RES(?P<cell>\d+)mN(?P<y>\d+)E(?P<x>\d+)$")
+    out = {}
+    for name, field in (("epsg", "epsg"), ("cell_m", "cell"), ("y_ll", "y"), ("x_ll", "x")):
+        col = pc.struct_field(parts, field).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        out[name] = col
+    return pd.DataFrame(out, index=ids.index)
 
 
 def squares(x_ll: np.ndarray, y_ll: np.ndarray, cell_m: float = 200.0) -> np.ndarray:
@@ -224,7 +227,7 @@ def _with_geometry(df: pd.DataFrame, crs_hint=None) -> gpd.GeoDataFrame:
     """Typed columns, parsed ids and squares; unparseable ids get ``id_status`` invalid_id."""
     df = df.reset_index(drop=True).copy()
     for c in NUMERIC:
-        if c in df.columns:
+        if c in df.columns and not pd.api.types.is_numeric_dtype(df[c]):
             df[c] = pd.to_numeric(df[c].astype(str).str.replace(",", ".", regex=False).replace("", None),
                                   errors="coerce")
     if "i_est_200" not in df.columns:

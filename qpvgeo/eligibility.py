@@ -88,6 +88,7 @@ class _Zone:
     band_outline: _Outline | None = None  # outlines of the band classes only (None: all of them)
     inradius_m: float = 0.0  # no point farther than this from every outline is inside a quartier
     touching: np.ndarray | None = None  # quartiers within 1 m of another one
+    alone: np.ndarray | None = None  # quartiers with no other within twice the band
 
 
 @dataclass
@@ -236,6 +237,9 @@ class Checker:
             a, b = z.tree.query(geoms, predicate="dwithin", distance=1.0)
             z.touching = np.zeros(len(geoms), dtype=bool)
             z.touching[a[a != b]] = True
+            a, b = z.tree.query(geoms, predicate="dwithin", distance=2 * self.rule.band_m * _K_MARGIN + 2.0)
+            z.alone = np.ones(len(geoms), dtype=bool)
+            z.alone[a[a != b]] = False
 
     # ------------------------------------------------------------------ points
     def rule_dict(self) -> dict:
@@ -351,16 +355,30 @@ class Checker:
         classe[pos] = self.classes[rows]
         dist[pos] = np.round(bestd, 2)
         if quartiers is not None:
-            # every quartier within the band, nearest first (exact distances)
-            reach = np.flatnonzero(dproj / k <= band * _K_MARGIN + zone.outline.step_m)
-            pts = shapely.points(x[reach], y[reach])
-            pi, qi = zone.tree.query(pts, predicate="dwithin", distance=band * _K_MARGIN + 1.0)
-            pd_ = shapely.distance(pts[pi], zone.geoms[qi]) / k[reach[pi]]
-            within = self.rule.in_band(pd_)
-            wp, wq, wd = reach[pi[within]], qi[within], pd_[within]
-            order = np.lexsort((wd, wp))
-            for p, q, d in zip(wp[order], wq[order], wd[order]):
-                quartiers[pos[p]].append((self.codes[zone.index[q]], round(float(d), 2)))
+            self._quartiers_within(zone, x, y, k, dproj, nearest, st, best, pos, quartiers)
+
+    def _quartiers_within(self, zone, x, y, k, dproj, nearest, st, best, pos, quartiers) -> None:
+        """Every quartier within the band of each point, nearest first (exact ground distances)."""
+        band = self.rule.band_m
+        inside = np.isin(st, ["in_qpv", "in_qic", "in_fragile"])
+        g = dproj / k
+        reach = np.flatnonzero(self.rule.in_band(g) | inside)
+        # a point within the band of two quartiers means they are within twice the band of each
+        # other: around a quartier with no such neighbour the nearest one is the only candidate
+        alone = zone.alone[nearest[reach]]
+        for p in reach[alone]:
+            quartiers[pos[p]].append((self.codes[zone.index[nearest[p]]], 0.0 if inside[p] else round(float(g[p]), 2)))
+        crowded = reach[~alone]
+        if not crowded.size:
+            return
+        pts = shapely.points(x[crowded], y[crowded])
+        pi, qi = zone.tree.query(pts, predicate="dwithin", distance=band * _K_MARGIN + 1.0)
+        pd_ = shapely.distance(pts[pi], zone.geoms[qi]) / k[crowded[pi]]
+        within = self.rule.in_band(pd_)
+        wp, wq, wd = crowded[pi[within]], qi[within], pd_[within]
+        order = np.lexsort((wd, wp))
+        for p, q, d in zip(wp[order], wq[order], wd[order]):
+            quartiers[pos[p]].append((self.codes[zone.index[q]], round(float(d), 2)))
 
     def check_point(self, lon: float, lat: float) -> dict:
         """Answer for one WGS84 point, as a dict (the shape of ``qpvgeo check --json``)."""

@@ -83,8 +83,8 @@ def assign_communes(carreaux: gpd.GeoDataFrame, *, communes: gpd.GeoDataFrame | 
         found[pi] = comm["insee"].to_numpy()[ci]
         insee[todo] = found
     out["insee"] = insee.to_numpy()
-    lookup = dict(zip(table["insee"], table["siren_epci"]))
-    out["epci"] = out["insee"].map(lambda c: lookup.get(c, ""))
+    lookup = pd.Series(table["siren_epci"].to_numpy(), index=table["insee"].to_numpy())
+    out["epci"] = out["insee"].map(lookup).fillna("").to_numpy(dtype=object)
     return out
 
 
@@ -191,11 +191,11 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
         return gpd.GeoDataFrame(columns=cols, geometry=[], crs=flagged.crs), zone_of
     lab = group(sel, contact=contact, partition=sel["epci"].to_numpy())
     sel["_z"] = lab
+    sel["_imputed"] = (sel["i_est_200"] == 1).astype(int)
     agg = sel.groupby("_z").agg(epci=("epci", "first"), reference=("reference", "first"),
                                 carreaux=("idcar_200m", "size"), households=("men", "sum"),
                                 individuals=("ind", "sum"), poor_households=("men_pauv", "sum"),
-                                carreaux_imputed=("i_est_200", lambda s: int((s == 1).sum())),
-                                _first=("y_ll", "max"))
+                                carreaux_imputed=("_imputed", "sum"), _first=("y_ll", "max"))
     # stable ids: largest zones first, then north to south
     agg = agg.sort_values(["households", "_first"], ascending=[False, False])
     ids = {z: f"Z{i + 1:02d}" for i, z in enumerate(agg.index)}
@@ -208,7 +208,9 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
     out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=flagged.crs)
     out["rate"] = out["poor_households"] / out["households"]
     out["ratio"] = out["rate"] / out["reference"]
-    comm = sel.groupby("_z")["insee"].agg(lambda s: sorted({c for c in s if c}))
+    pairs = sel.loc[sel["insee"] != "", ["_z", "insee"]].drop_duplicates().sort_values(["_z", "insee"])
+    comm = pairs.groupby("_z")["insee"].agg(list).reindex(agg.index)
+    comm = comm.map(lambda v: v if isinstance(v, list) else [])
     out["communes"] = comm.reindex(agg.index).values
     names = names or {}
     out["noms_communes"] = out["communes"].map(lambda cs: ", ".join(names.get(c, c) for c in cs))
@@ -391,7 +393,9 @@ def fragility_all(
     """
     rule = rule or FragilityRule()
     table = load_membership() if membership is None else membership
+    source, vintage = carreaux.attrs.get("source"), carreaux.attrs.get("vintage")
     c = assign_communes(carreaux, communes=communes, membership=table)
+    c.attrs = {}  # pandas copies attrs on every operation: costly on millions of rows
     known = c["epci"].to_numpy() != ""
     mine = c[known]
     st = _statuses(mine)
@@ -433,7 +437,7 @@ def fragility_all(
         "zones_count": int(len(zt)),
         "epci": per_epci.reset_index().round({"men": 1, "men_pauv": 1, "ind": 1}).to_dict("records"),
         "rule": asdict(rule),
-        "source": carreaux.attrs.get("source"), "vintage": carreaux.attrs.get("vintage"),
+        "source": source, "vintage": vintage,
     }
     return FragilityResult(flagged, zt, summary)
 

@@ -23,13 +23,14 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     for p in paths.values():
         _io.check_target(p, overwrite=overwrite)
     car = result.carreaux.copy()
-    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status", "reference", "rate",
+    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status", "reference",
+                        "rate",
                         "ratio", "flagged", "zone_id", "qpv_share") if c in car.columns]
     car = car[keep + ["geometry"]]
     zones = result.zones.copy()
     zones["communes"] = zones["communes"].map(lambda xs: ",".join(xs))
     with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
-        car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio")
+        car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio", use_arrow=True)
         zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
     with _io.atomic_path(paths["csv"], overwrite=overwrite) as tmp:
         pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)

@@ -63,7 +63,7 @@ def test_batch_with_bad_rows_keeps_every_row_in_order(tmp_path, checker, sep, en
     assert summary["rows"] == len(rows)
     assert sum(summary["statuses"].values()) == len(rows)
     a = res.set_index("id")
-    assert a.loc["a", "qpv_code"] == "QN06237M" and a.loc["a", "qpv_eligible"] == "True"
+    assert a.loc["a", "qpv_code"] == "QN06237M" and a.loc["a", "qpv_eligible"] == "true"
     assert a.loc["b", "qpv_eligible"] == "" and a.loc["b", "qpv_code"] == ""
     assert "swapped" in a.loc["d", "qpv_note"]
     assert summary["quartiers"]["QN06237M"] >= 3

@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Quartiers fragiles end to end on a generated national-size grid (2.3 million carreaux).
+
+    python scripts/bench_fragility.py
+    python scripts/bench_fragility.py --carreaux 500000
+
+The grid is generated once (INSEE parquet form, with lcog_geo, and its commune → EPCI table),
+then a fresh process times: reading it, the reference rate of every EPCI, the flags, the zones
+(grid indices), and writing fragilite.gpkg, zones.csv, fragilite.tif; it reports its peak memory.
+The baseline groups the same flagged carreaux by pairwise geometry tests (sjoin "touches").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, table  # noqa: E402
+
+CHILD = r"""
+import json, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+from qpvgeo import _bench
+from qpvgeo.carreaux import load_carreaux
+from qpvgeo.fragility import fragility_all, group
+from qpvgeo.outputs import write_fragility
+from qpvgeo.territory import load_membership
+grid_path, membership_path, outdir = sys.argv[1:4]
+t = {}
+t0 = time.perf_counter()
+grid = load_carreaux(grid_path)
+t["read"] = time.perf_counter() - t0
+t1 = time.perf_counter()
+res = fragility_all(grid, membership=load_membership(membership_path))
+t["compute"] = time.perf_counter() - t1
+t2 = time.perf_counter()
+write_fragility(res, outdir)
+t["write"] = time.perf_counter() - t2
+t["total"] = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+flagged = res.carreaux[res.carreaux["flagged"]]
+t3 = time.perf_counter()
+group(flagged, partition=flagged["epci"].to_numpy())
+t["group_index"] = time.perf_counter() - t3
+t4 = time.perf_counter()
+_bench.group_by_geometry(flagged)
+t["group_geometry"] = time.perf_counter() - t4
+print(json.dumps({"t": t, "peak_mb": peak, "carreaux": len(grid), "epci": res.summary["epci_count"],
+                  "flagged": res.summary["flagged_carreaux"], "zones": res.summary["zones_count"]}))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--carreaux", type=int, default=2_300_000)
+    ap.add_argument("--seed", type=int, default=2)
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    from qpvgeo import _bench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        grid, membership = _bench.national_grid(args.carreaux, seed=args.seed)
+        grid.to_parquet(Path(tmp) / "carreaux.parquet")
+        membership.to_csv(Path(tmp) / "epcicom.csv", index=False)
+        out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "carreaux.parquet"),
+                              str(Path(tmp) / "epcicom.csv"), str(Path(tmp) / "out")],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        sizes = {p.name: p.stat().st_size / 1e6 for p in (Path(tmp) / "out").iterdir()}
+    t = r["t"]
+    print(f"{r['carreaux']:,} carreaux, {r['epci']:,} EPCI, {r['flagged']:,} flagged carreaux, {r['zones']:,} zones\n")
+    print(table([{"step": k, "seconds": f"{v:.1f}"} for k, v in t.items() if not k.startswith("group")]))
+    print(f"\npeak memory: {r['peak_mb']:,.0f} MB")
+    print("outputs: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in sorted(sizes.items())))
+    print(f"\ngrouping the flagged carreaux: grid indices {t['group_index']:.2f} s, pairwise geometry "
+          f"(baseline) {t['group_geometry']:.2f} s: {t['group_geometry'] / t['group_index']:.0f}x")
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("ignore")
+    main()
