@@ -327,7 +327,7 @@ def check_file(
         delimiter = sniff_csv(Path(in_path))[1]
     from tqdm.auto import tqdm
 
-    bar = tqdm(unit=" rows", desc="checking", disable=not progress, leave=False)
+    bar = tqdm(unit=" rows", desc="checking", disable=None if progress else True, leave=False)
     geo_parts = []
     writer = None
     with _io.atomic_path(out_path, overwrite=overwrite) as tmp:

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 COMPARISONS = ("<", "<=")
 # Largest deviation of a scale factor from 1 in the territories' CRS (Lambert-93: 0.99905-1.0030)
 _K_MARGIN = 1.005
+_STATUSES = np.array(["", "in_qpv", "in_band", "in_qic", "in_fragile", "outside", "not_covered",
+                      "outside_territory"], dtype=object)
+_ST = {name: np.int8(i) for i, name in enumerate(_STATUSES)}
 # band decisions closer than this to the limit are measured exactly
 _UNSURE_M = 0.05
 
@@ -249,19 +252,26 @@ class Checker:
         d["distance"] = "ground (projected distance / local scale factor)"
         return d
 
-    def check_lonlat(self, lon, lat, *, with_quartiers: bool = True) -> PointResults:
-        """Classify WGS84 points (arrays of lon, lat). NaN coordinates give ``status`` ''."""
+    def check_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000) -> PointResults:
+        """Classify WGS84 points (arrays of lon, lat). NaN coordinates give ``status`` ''.
+
+        Large arrays are processed in blocks of ``block`` points (same answers, less memory)."""
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
+        if lon.size > 2 * block:
+            parts = [self.check_lonlat(lon[i:i + block], lat[i:i + block], with_quartiers=with_quartiers,
+                                       block=block) for i in range(0, lon.size, block)]
+            return PointResults(*(np.concatenate([getattr(p, f) for p in parts])
+                                  for f in ("status", "code_qp", "nom_qp", "classe", "distance_m")),
+                                quartiers=[q for p in parts for q in p.quartiers])
         n = lon.size
-        status = np.full(n, "outside_territory", dtype=object)
-        code = np.full(n, "", dtype=object)
-        name = np.full(n, "", dtype=object)
-        classe = np.full(n, "", dtype=object)
+        # integer codes while working; text once at the end
+        status = np.full(n, _ST["outside_territory"], dtype=np.int8)
+        row = np.full(n, -1, dtype=np.int64)  # row of the reported quartier in self.perimeters
         dist = np.full(n, np.nan)
         quartiers: list = [[] for _ in range(n)] if with_quartiers else []
         finite = np.isfinite(lon) & np.isfinite(lat)
-        status[~finite] = ""
+        status[~finite] = _ST[""]
         assigned = ~finite
         for t in TERRITORIES:
             in_t = ~assigned & t.contains_lonlat(lon, lat)
@@ -271,18 +281,27 @@ class Checker:
             zone = next((z for z in self.zones if z.territory.key == t.key), None)
             pos = np.flatnonzero(in_t)
             if zone is None:
-                status[pos] = "not_covered"
+                status[pos] = _ST["not_covered"]
                 continue
-            self._classify_zone(zone, lon[pos], lat[pos], pos, status, code, name, classe, dist,
+            self._classify_zone(zone, lon[pos], lat[pos], pos, status, row, dist,
                                 quartiers if with_quartiers else None)
         # outside the covered area: "no data", unless a quartier answers yes
-        maybe = np.flatnonzero(status == "outside")
+        maybe = np.flatnonzero(status == _ST["outside"])
         if maybe.size:
             covered = shapely.contains_xy(self.coverage, lon[maybe], lat[maybe])
-            status[maybe[~covered]] = "not_covered"
-        return PointResults(status, code, name, classe, dist, quartiers)
+            status[maybe[~covered]] = _ST["not_covered"]
+        has = row >= 0
+        text = np.full(n, "", dtype=object)
 
-    def _classify_zone(self, zone, lon, lat, pos, status, code, name, classe, dist, quartiers):
+        def column(values):
+            out = text.copy()
+            out[has] = values[row[has]]
+            return out
+
+        return PointResults(_STATUSES[status], column(self.codes), column(self.names), column(self.classes),
+                            dist, quartiers)
+
+    def _classify_zone(self, zone, lon, lat, pos, status, row, dist, quartiers):
         x, y = zone.to_metric.transform(lon, lat)
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         k = scale_factor(zone.territory.crs, lon, lat)
@@ -291,7 +310,7 @@ class Checker:
         # nearest outline of any quartier; exact near the outlines
         dproj, nearest = _nearest(zone.outline, x, y)
         cls_q = self.classes[zone.index]
-        st = np.full(m, "outside", dtype=object)
+        st = np.full(m, _ST["outside"], dtype=np.int8)
         best = nearest
         bestd = dproj / k
         # the band: nearest outline of a quartier of the band classes
@@ -311,7 +330,7 @@ class Checker:
                 qband[unsure] = qq[unsure] if zone.band_outline is None else np.flatnonzero(zone.band_mask)[qq[unsure]]
                 gband = dband / k
             in_b = self.rule.in_band(gband) & (gband > 0)
-            st[in_b] = "in_band"
+            st[in_b] = _ST["in_band"]
             best = np.where(in_b, qband, best)
             bestd = np.where(in_b, gband, bestd)
         # inside a quartier: only points closer to an outline than the largest inscribed radius.
@@ -329,7 +348,7 @@ class Checker:
                 sel = order[a:b]
                 ins = shapely.contains_xy(zone.geoms[q], x[sel], y[sel])
                 hits_p.append(sel[ins])
-                hits_q.append(np.full(int(ins.sum()), q, dtype=np.int64))
+                hits_q.append(np.repeat(np.int64(q), int(ins.sum())))
         other = cand[zone.touching[nearest[cand]]]
         if other.size:
             ip, iq = zone.tree.query(shapely.points(x[other], y[other]), predicate="intersects")
@@ -343,16 +362,14 @@ class Checker:
             ip, iq, rank = ip[order], iq[order], rank[order]
             first = np.r_[True, ip[1:] != ip[:-1]]
             ip, iq, rank = ip[first], iq[first], rank[first]
-            take = (rank == 0) | (st[ip] != "in_band")
+            take = (rank == 0) | (st[ip] != _ST["in_band"])
             ip, iq = ip[take], iq[take]
-            st[ip] = np.array([f"in_{c.lower()}" for c in cls_q[iq]], dtype=object)
+            st[ip] = np.where(cls_q[iq] == "QPV", _ST["in_qpv"],
+                              np.where(cls_q[iq] == "QIC", _ST["in_qic"], _ST["in_fragile"])).astype(np.int8)
             best[ip] = iq
             bestd[ip] = 0.0
-        rows = zone.index[best]
         status[pos] = st
-        code[pos] = self.codes[rows]
-        name[pos] = self.names[rows]
-        classe[pos] = self.classes[rows]
+        row[pos] = zone.index[best]
         dist[pos] = np.round(bestd, 2)
         if quartiers is not None:
             self._quartiers_within(zone, x, y, k, dproj, nearest, st, best, pos, quartiers)
@@ -360,7 +377,7 @@ class Checker:
     def _quartiers_within(self, zone, x, y, k, dproj, nearest, st, best, pos, quartiers) -> None:
         """Every quartier within the band of each point, nearest first (exact ground distances)."""
         band = self.rule.band_m
-        inside = np.isin(st, ["in_qpv", "in_qic", "in_fragile"])
+        inside = np.isin(st, [_ST["in_qpv"], _ST["in_qic"], _ST["in_fragile"]])
         g = dproj / k
         reach = np.flatnonzero(self.rule.in_band(g) | inside)
         # a point within the band of two quartiers means they are within twice the band of each

@@ -92,6 +92,26 @@ def band_zone(checker: Checker) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"nom": [f"Zone des {checker.rule.band_m:g} m"] * len(parts)}, geometry=parts, crs=WGS84)
 
 
+def _context_layer(spec: MapSpec, extent_wgs84) -> None:
+    """Commune limits around the mapped area, for orientation (where qpvgeo has them)."""
+    from .territory import load_communes
+
+    try:
+        communes = load_communes()
+    except Exception:  # noqa: BLE001 - context only: a map without it is still right
+        return
+    x0, y0, x1, y1 = extent_wgs84
+    dx, dy = (x1 - x0) * 0.1 + 0.01, (y1 - y0) * 0.1 + 0.01
+    near = communes[communes.intersects(shapely.box(x0 - dx, y0 - dy, x1 + dx, y1 + dy))]
+    if near.empty:
+        return
+    g = _display(near[["insee", "nom", "geometry"]])
+    g["popup"] = [f"{_esc(n)} ({_esc(c)})" for n, c in zip(g["nom"], g["insee"])]
+    spec.layers.insert(0, ("Communes", g, {"color": "#7f8c8d", "weight": 0.8, "fill": False}, "context"))
+    spec.legend.append(("#7f8c8d", "Limite communale", "line"))
+    spec.sources.append("IGN, Admin Express (limites communales)")
+
+
 def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
     for classe in ("QPV", "QIC", "fragile"):
         sub = perimeters[perimeters["classe"] == classe]
@@ -120,10 +140,14 @@ def eligibility_spec(checker: Checker, *, points: pd.DataFrame | None = None,
                         f"(distance au sol {checker.rule.comparison} {checker.rule.band_m:g} m)", "fill"))
     _quartier_layers(spec, per)
     if site is not None:
-        spec.layers.append(("Site du projet", _display(site.to_crs(WGS84)[["geometry"]]),
-                            {"color": "#000000", "weight": 2, "fill": True, "fillColor": "#000000",
-                             "fillOpacity": 0.2}, "site"))
-        spec.legend.append(("#000000", "Site du projet", "fill"))
+        ans = checker.check_site(site)
+        colour = STATUS_COLOURS.get(ans["status"], STATUS_COLOURS["undecided"])
+        g = _display(site.to_crs(WGS84)[["geometry"]].dissolve())
+        g["popup"] = _popup_site(ans)
+        spec.layers.append(("Site du projet", g, {"color": "#000000", "weight": 2, "fill": True, "fillColor": colour,
+                                                  "fillOpacity": 0.45}, "site"))
+        spec.legend.append((colour, f"Site du projet : {STATUS_FR.get(ans['status'], ans['status'])}".format(
+            band=f"{checker.rule.band_m:g}"), "fill"))
     if points is not None and len(points):
         spec.layers.append(("Points vérifiés", _points_frame(points, checker), {}, "points"))
         present = set(spec.layers[-1][1]["groupe"])
@@ -131,6 +155,7 @@ def eligibility_spec(checker: Checker, *, points: pd.DataFrame | None = None,
             spec.legend.append((STATUS_COLOURS[key], STATUS_FR[key].format(band=f"{checker.rule.band_m:g}"), "point"))
         if "geo_label" in points.columns:
             spec.sources.append("Base Adresse Nationale (géocodage)")
+    _context_layer(spec, _bounds(spec))
     return spec
 
 
@@ -196,6 +221,7 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
         near = perimeters.to_crs(car.crs)
         bbox = shapely.box(*car.total_bounds)
         _quartier_layers(spec, perimeters[near.intersects(bbox).to_numpy()])
+    _context_layer(spec, _bounds(spec))
     return spec
 
 
@@ -203,6 +229,7 @@ def qpv_spec(perimeters: gpd.GeoDataFrame, *, title: str | None = None) -> MapSp
     spec = MapSpec(title=title or "Quartiers prioritaires de la politique de la ville",
                    sources=[_source_of(perimeters)])
     _quartier_layers(spec, perimeters)
+    _context_layer(spec, _bounds(spec))
     return spec
 
 
@@ -226,6 +253,23 @@ def _popup_point(row) -> str:
     return (f"<b>{_esc(row['lieu'])}</b><br>Statut : {_esc(row['statut'])}<br>"
             f"Quartier : {_esc(row['code_qp'])} {_esc(row['nom_qp'])}<br>Distance : {_esc(dist)}<br>"
             f"Précision : {_esc(row['precision'])}")
+
+
+def _popup_site(ans: dict) -> str:
+    def yes(v):
+        return "oui" if v else "non"
+
+    q, z = ans.get("in_qpv", {}), ans.get("in_eligible_zone", {})
+    if not q:
+        return f"<b>Site du projet</b><br>Statut : {_esc(ans['status'])}"
+    return (f"<b>Site du projet</b> ({ans['area_m2']:,.0f} m²)".replace(",", " ")
+            + f"<br>Statut : {_esc(ans['status'])}"
+            + f"<br>En QPV : une partie {yes(q['any_part'])}, centroïde {yes(q['centroid'])}, "
+              f"en entier {yes(q['whole'])}"
+            + f"<br>En zone éligible : une partie {yes(z['any_part'])}, centroïde {yes(z['centroid'])}, "
+              f"en entier {yes(z['whole'])} ({z['area_m2']:,.0f} m²)".replace(",", " ")
+            + f"<br>Quartier le plus proche : {_esc(ans['code_qp'])} {_esc(ans['nom_qp'])}, "
+              f"{ans['distance_m']:.1f} m")
 
 
 def _popup_zone(row) -> str:
@@ -289,7 +333,8 @@ def to_folium(spec: MapSpec, *, tiles: str | None = "OpenStreetMap") -> folium.M
 
 
 def _bounds(spec: MapSpec):
-    frames = [g for _, g, _, kind in spec.layers if len(g) and kind != "band"] or [g for _, g, _, _ in spec.layers]
+    frames = [g for _, g, _, kind in spec.layers if len(g) and kind not in ("band", "context")] or [
+        g for _, g, _, kind in spec.layers if kind != "context"]
     b = np.array([g.total_bounds for g in frames if len(g)])
     if not len(b):
         raise InputError("nothing to map")
@@ -400,7 +445,8 @@ def to_figure(spec: MapSpec):
             fill = style.get("fill", True)
             gm.plot(ax=ax, facecolor=style.get("fillColor", "none") if fill else "none",
                     edgecolor=style.get("color", "#000"), linewidth=style.get("weight", 1) * 0.6,
-                    alpha=None, zorder={"band": 2, "quartier": 4, "flagged": 5, "zones": 5, "site": 6}.get(kind, 3))
+                    alpha=None, zorder={"context": 0, "band": 2, "quartier": 4, "flagged": 5, "zones": 5,
+                                                 "site": 6}.get(kind, 3))
             if fill and style.get("fillOpacity") is not None:
                 for coll in ax.collections[-1:]:
                     coll.set_facecolor(_with_alpha(style.get("fillColor", "#000"), style["fillOpacity"]))
@@ -428,8 +474,10 @@ def to_figure(spec: MapSpec):
             handles.append(Patch(facecolor=_with_alpha(colour, 0.5), edgecolor=colour, label=label))
     fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.03, 0.045), ncol=2 if len(handles) > 5 else 1,
                fontsize=7, frameon=False, title="Légende", title_fontsize=8, alignment="left")
-    fig.text(0.03, 0.012, spec.credits + f" Projection : {crs_m.name} (EPSG:{crs_m.to_epsg()}).", fontsize=6,
-             color="#333")
+    import textwrap
+
+    credits = spec.credits + f" Projection : {crs_m.name} (EPSG:{crs_m.to_epsg()})."
+    fig.text(0.03, 0.008, "\n".join(textwrap.wrap(credits, 150)), fontsize=6, color="#333", va="bottom")
     return fig
 
 

@@ -11,18 +11,17 @@ whole file with pandas, classifies it in one go and writes it with pandas (no st
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table  # noqa: E402
+from _common import machine, run_child, table  # noqa: E402
 
 CHILD = r"""
-import json, resource, sys, time
+from _common import peak_rss_mb
+import json, sys, time
 import pandas as pd
 from qpvgeo.batch import check_file, check_table
 from qpvgeo.eligibility import Checker
@@ -40,7 +39,7 @@ else:
     res.to_csv(dst, sep=";", index=False)
     rows = len(res)
 print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": peak_rss_mb()}))
 """
 
 
@@ -63,9 +62,7 @@ def make_csv(path: Path, n: int, seed: int) -> None:
 
 
 def run(mode: str, src: Path, dst: Path, chunk: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(src), str(dst), str(chunk)], capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, mode, src, dst, chunk)
 
 
 def main() -> None:

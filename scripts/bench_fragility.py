@@ -13,8 +13,6 @@ The baseline groups the same flagged carreaux by pairwise geometry tests (sjoin 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -22,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, table  # noqa: E402
+from _common import machine, run_child, table  # noqa: E402
 
 CHILD = r"""
-import json, resource, sys, time, warnings
+from _common import peak_rss_mb
+import json, sys, time, warnings
 warnings.simplefilter("ignore")
 from qpvgeo import _bench
 from qpvgeo.carreaux import load_carreaux
@@ -44,7 +43,7 @@ t2 = time.perf_counter()
 write_fragility(res, outdir)
 t["write"] = time.perf_counter() - t2
 t["total"] = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_rss_mb()
 flagged = res.carreaux[res.carreaux["flagged"]]
 t3 = time.perf_counter()
 group(flagged, partition=flagged["epci"].to_numpy())
@@ -69,10 +68,7 @@ def main() -> None:
         grid, membership = _bench.national_grid(args.carreaux, seed=args.seed)
         grid.to_parquet(Path(tmp) / "carreaux.parquet")
         membership.to_csv(Path(tmp) / "epcicom.csv", index=False)
-        out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "carreaux.parquet"),
-                              str(Path(tmp) / "epcicom.csv"), str(Path(tmp) / "out")],
-                             capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = run_child(CHILD, Path(tmp) / "carreaux.parquet", Path(tmp) / "epcicom.csv", Path(tmp) / "out")
         sizes = {p.name: p.stat().st_size / 1e6 for p in (Path(tmp) / "out").iterdir()}
     t = r["t"]
     print(f"{r['carreaux']:,} carreaux, {r['epci']:,} EPCI, {r['flagged']:,} flagged carreaux, {r['zones']:,} zones\n")

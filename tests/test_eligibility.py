@@ -201,3 +201,12 @@ def test_site_inside_a_qpv(checker, qpv):
     assert ans["status"] == "in_qpv"
     with pytest.raises(InputError, match="polygon"):
         checker.check_site(shapely.Point(2.26, 50.75))
+
+
+def test_blocks_give_the_same_answers(checker):
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(2.2, 2.3, 5000), rng.uniform(50.72, 50.78, 5000)
+    whole = checker.check_lonlat(lon, lat)
+    blocks = checker.check_lonlat(lon, lat, block=700)
+    assert (whole.status == blocks.status).all() and (whole.code_qp == blocks.code_qp).all()
+    assert np.array_equal(whole.distance_m, blocks.distance_m) and whole.quartiers == blocks.quartiers

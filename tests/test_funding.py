@@ -58,3 +58,19 @@ def test_cli_public_share(tmp_path):
     out = json.loads(res.stdout)
     assert out["in_qpv"] == 2 and out["elsewhere"] == 1 and out["undecided"] == 1
     assert out["share_in_qpv"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_cli_check_with_expenses():
+    import json
+
+    res = CliRunner().invoke(main, ["check", "2.2601,50.7565", "--expenses", "129935", "--json"])
+    assert res.exit_code == 0, res.output
+    f = json.loads(res.stdout)["funding"]
+    assert f["fdc_politique_ville_eur"] == 51_974 and f["fdc_majoration_5pct"] is True
+    assert f["anct_receivable"] is True
+    res = CliRunner().invoke(main, ["check", "2.05,50.60", "--expenses", "2000", "--json"])
+    f = json.loads(res.stdout)["funding"]
+    assert f["fdc_politique_ville_eur"] == 0 and f["fdc_majoration_5pct"] is False
+    assert f["anct_receivable"] is False
+    res = CliRunner().invoke(main, ["check", "2.2601,50.7565", "--expenses", "129935"])
+    assert "51 974 €" in res.output

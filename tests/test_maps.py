@@ -57,10 +57,12 @@ def layers_in_html(page: str) -> dict:
 def test_eligibility_html_layers_features_wgs84_legend_credits(elig_spec):
     page = maps.render_html(maps.to_folium(elig_spec, tiles="none"))
     layers = layers_in_html(page)
-    assert set(layers) == {"Zone des 300 m", "QPV (État)", "Points vérifiés"}
+    assert set(layers) == {"Communes", "Zone des 300 m", "QPV (État)", "Points vérifiés"}
     assert len(layers["QPV (État)"]["features"]) == 3
     assert len(layers["Points vérifiés"]["features"]) == 3  # the row without coordinates is not drawn
-    for fc in layers.values():
+    for name, fc in layers.items():
+        if name == "Communes":
+            continue
         coords = np.array(re.findall(r"-?\d+\.\d+", json.dumps([f["geometry"] for f in fc["features"]])), float)
         lon, lat = coords[0::2], coords[1::2]
         assert ((lon > 1.5) & (lon < 3.2)).all() and ((lat > 50.2) & (lat < 51.0)).all()  # WGS84 degrees
@@ -176,3 +178,17 @@ def test_maps_open_offline_in_headless_chromium(kind, elig_spec, frag_spec, tmp_
     assert probe["pwned"] == 0
     img = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert img.std() > 5  # something was drawn
+
+
+def test_site_is_coloured_by_status_with_a_popup(per):
+    import geopandas as gpd
+    import shapely
+
+    checker = Checker(select(per, epci=CAPSO))
+    site = gpd.GeoDataFrame(geometry=[shapely.Point(2.26006, 50.75359).buffer(0.0003)], crs=4326)
+    spec = maps.eligibility_spec(checker, site=site)
+    page = maps.render_html(maps.to_folium(spec, tiles="none"))
+    layer = layers_in_html(page)["Site du projet"]
+    assert len(layer["features"]) == 1
+    assert "En QPV : une partie oui" in layer["features"][0]["properties"]["popup"]
+    assert any("Site du projet : dans un QPV" in label for _, label, _ in spec.legend)

@@ -64,8 +64,10 @@ def _print_answer(ans: dict) -> None:
 @click.option("--feature", type=int, default=None, help="With --site: which feature (0-based).")
 @click.option("--crs", default="EPSG:4326", show_default=True, help="CRS of a WKT site or of X,Y.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--expenses", type=float, default=None,
+              help="Eligible expenses (€): add the FDC amount, the +5 % majoration flag and the ANCT floor.")
 @rule_options
-def check_cmd(where, site, feature, crs, as_json, source, vintage, layer, qic_source, band_m, comparison,
+def check_cmd(where, site, feature, crs, as_json, expenses, source, vintage, layer, qic_source, band_m, comparison,
               band_classes):
     """Is a place eligible? WHERE is "LON,LAT" (WGS84) or an address (geocoded with the BAN).
 
@@ -78,10 +80,12 @@ def check_cmd(where, site, feature, crs, as_json, source, vintage, layer, qic_so
     checker = make_checker(source, vintage, layer, qic_source, band_m, comparison, band_classes)
     if site:
         ans = checker.check_site(_read_site(site, feature, crs))
+        _add_funding(ans, expenses)
         if as_json:
             echo_json(ans)
         else:
             _print_site(ans)
+            _print_funding(ans)
         return
     if not where:
         raise InputError("give LON,LAT, an address, or --site FILE")
@@ -108,10 +112,38 @@ def check_cmd(where, site, feature, crs, as_json, source, vintage, layer, qic_so
                 ans["indicative_status"] = ans["status"]
                 ans["status"] = "geocode_imprecise"
                 ans["eligible"] = None
+    _add_funding(ans, expenses)
     if as_json:
         echo_json(ans)
     else:
         _print_answer(ans)
+        _print_funding(ans)
+
+
+def _add_funding(ans: dict, expenses: float | None) -> None:
+    """The location-dependent funding rules for this answer (rules.md §3)."""
+    if expenses is None:
+        return
+    from .. import funding
+
+    eligible = ans["status"] in ("in_qpv", "in_band")
+    ans["funding"] = {
+        "expenses_eur": expenses,
+        "fdc_politique_ville_eur": funding.fdc_politique_ville(expenses) if eligible else 0,
+        "fdc_majoration_5pct": funding.classic_fdc_majoration(ans["status"]),
+        "anct_receivable": funding.anct_receivable(expenses),
+        "note": None if eligible else f"status {ans['status']}: the site is not in a QPV nor in the band",
+    }
+
+
+def _print_funding(ans: dict) -> None:
+    f = ans.get("funding")
+    if not f:
+        return
+    amount = f"{f['fdc_politique_ville_eur']:,.0f}".replace(",", " ")
+    click.echo(f"  FDC « Politique de la Ville »: {amount} €; classic FDC +5 %: "
+               f"{'yes' if f['fdc_majoration_5pct'] else 'no'}; ANCT floor (2 500 €): "
+               f"{'met' if f['anct_receivable'] else 'not met'}")
 
 
 def _read_site(site: str, feature: int | None, crs: str):

@@ -77,32 +77,32 @@ def fragility_cmd(epci, all_epci, outdir, factor, comparison, min_households, mi
     perimeters = load_from_options(source, vintage, layer, qic_source)
     rule = FragilityRule(factor=factor, comparison=comparison, min_households=min_households,
                          min_individuals=min_individuals, contact=contact)
+    communes = load_communes(communes_file) if communes_file else None
     if all_epci:
         if reference_rate is not None:
             raise InputError("--reference-rate applies to one EPCI; with --all-epci each EPCI has its own")
-        res = fragility_all(grid, perimeters=perimeters, rule=rule, membership=table,
-                            communes=load_communes(communes_file) if communes_file else None)
-        files = write_fragility(res, outdir, overwrite=overwrite) if outdir else {}
-        s = res.summary
-        if as_json:
-            echo_json({**s, "files": files})
-            return
-        click.echo(f"{s['epci_count']} EPCI, {s['carreaux']} carreaux ({s['carreaux_without_epci']} in no known EPCI)")
-        click.echo(f"flagged: {s['flagged_carreaux']} carreaux ({s['flagged_imputed']} imputed), "
-                   f"{s['zones_count']} candidate zones")
-        top = pd.DataFrame(s["epci"]).sort_values("flagged_carreaux", ascending=False).head(20)
-        click.echo(top[["epci", "reference_rate", "carreaux", "flagged_carreaux", "zones"]].to_string(index=False))
-        for path in files.values():
-            click.echo(f"wrote {path}")
-        return
-    res = fragility(grid, epci=epci, perimeters=perimeters, rule=rule, reference=reference_rate,
-                    known_population=known_population, membership=table,
-                    communes=load_communes(communes_file) if communes_file else None)
+        res = fragility_all(grid, perimeters=perimeters, rule=rule, membership=table, communes=communes)
+    else:
+        res = fragility(grid, epci=epci, perimeters=perimeters, rule=rule, reference=reference_rate,
+                        known_population=known_population, membership=table, communes=communes)
     files = write_fragility(res, outdir, overwrite=overwrite) if outdir else {}
     s = res.summary
     if as_json:
         echo_json({**s, "files": files})
         return
+    if all_epci:
+        click.echo(f"{s['epci_count']} EPCI, {s['carreaux']} carreaux ({s['carreaux_without_epci']} in no known EPCI)")
+        click.echo(f"flagged: {s['flagged_carreaux']} carreaux ({s['flagged_imputed']} imputed), "
+                   f"{s['zones_count']} candidate zones")
+        top = pd.DataFrame(s["epci"]).sort_values("flagged_carreaux", ascending=False).head(20)
+        click.echo(top[["epci", "reference_rate", "carreaux", "flagged_carreaux", "zones"]].to_string(index=False))
+    else:
+        _print_one(s)
+    for path in files.values():
+        click.echo(f"wrote {path}")
+
+
+def _print_one(s: dict) -> None:
     click.echo(f"{s['nom_epci']} ({s['epci']}), Filosofi {s['vintage']}")
     click.echo(f"reference rate: {s['reference_rate']:.2%} ({s['reference_method']})")
     pop = f" = {s['individuals_share_of_population']:.1%} of {s['population']:,.0f} inhabitants" \
@@ -116,8 +116,6 @@ def fragility_cmd(epci, all_epci, outdir, factor, comparison, min_households, mi
                                       "noms_communes", "households_in_qpv_share", "inside_qpv", "nearest_qpv",
                                       "distance_qpv_m"]]
         click.echo(z.to_string(index=False, max_colwidth=30))
-    for path in files.values():
-        click.echo(f"wrote {path}")
 
 
 @main.command("population")
