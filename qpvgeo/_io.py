@@ -21,8 +21,9 @@ def check_target(path: str | Path, *, overwrite: bool) -> Path:
     p = Path(path).expanduser()
     if p.exists() and not overwrite:
         raise InputError(f"{p} already exists; choose another name or pass --overwrite")
-    if not p.parent.exists():
-        raise InputError(f"the folder {p.parent} does not exist; create it first")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise InputError(f"{p.parent} is a file, not a folder; choose another output path")
+    p.parent.mkdir(parents=True, exist_ok=True)
     return p
 
 
