@@ -402,7 +402,7 @@ class Checker:
         r = self.check_lonlat([lon], [lat])
         rows = {c: i for i, c in enumerate(self.codes)}
         out = {
-            "lon": float(lon), "lat": float(lat),
+            "lon": round(float(lon), 7), "lat": round(float(lat), 7),
             "status": str(r.status[0]), "eligible": bool(r.eligible[0]),
             "code_qp": r.code_qp[0] or None, "nom_qp": r.nom_qp[0] or None,
             "classe": r.classe[0] or None,

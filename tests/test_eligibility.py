@@ -1,6 +1,7 @@
 """Eligibility against ground truth built with pyproj.Geod, independently of the code."""
 
 import geopandas as gpd
+import pandas as pd
 import numpy as np
 import pytest
 import shapely
@@ -210,3 +211,29 @@ def test_blocks_give_the_same_answers(checker):
     blocks = checker.check_lonlat(lon, lat, block=700)
     assert (whole.status == blocks.status).all() and (whole.code_qp == blocks.code_qp).all()
     assert np.array_equal(whole.distance_m, blocks.distance_m) and whole.quartiers == blocks.quartiers
+
+
+def test_qic_inside_and_band_only_on_request():
+    qpv = _diamond(2.0, 50.5)
+    qic = _diamond(2.02, 50.5)
+    layer = gpd.GeoDataFrame(
+        {"code_qp": ["QN06299M", "QIC-001"], "lib_qp": ["QPV test", "Cité test"], "insee_dep": ["62", "62"]},
+        geometry=[qpv, qic], crs="EPSG:4326")
+    qpv_layer = normalize(layer.iloc[[0]], label="t", vintage=2024)
+    qic_layer = normalize(layer.iloc[[1]], label="t", classe="QIC")
+    both = gpd.GeoDataFrame(pd.concat([qpv_layer, qic_layer], ignore_index=True), crs="EPSG:4326")
+    default = Checker(both)  # band around QPV only
+    with_qic = Checker(both, rule=Rule(band_classes=("QPV", "QIC")))
+    assert default.zones[0].band_outline is not None  # only some quartiers get a band
+    inside_qic = default.check_point(2.02, 50.5)
+    assert inside_qic["status"] == "in_qic" and inside_qic["code_qp"] == "QIC-001"
+    assert inside_qic["eligible"] is False
+    lon, lat = point_north_of(qic, 150.0)
+    near_qic = default.check_point(lon, lat)
+    assert near_qic["status"] == "outside" and near_qic["code_qp"] == "QIC-001"
+    assert abs(near_qic["distance_m"] - 150.0) < 0.05
+    assert [q["code_qp"] for q in near_qic["quartiers"]] == ["QIC-001"]  # listed, but gives no band
+    assert with_qic.check_point(lon, lat)["status"] == "in_band"
+    lon, lat = point_north_of(qpv, 150.0)
+    near_qpv = default.check_point(lon, lat)
+    assert near_qpv["status"] == "in_band" and near_qpv["code_qp"] == "QN06299M"
