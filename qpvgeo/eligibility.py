@@ -414,8 +414,9 @@ class Checker:
             "rule": self.rule_dict(),
         }
         if out["status"] in ("not_covered", "outside_territory"):
-            out["code_qp"] = out["nom_qp"] = out["classe"] = None
-            out["distance_m"] = None if out["status"] == "outside_territory" else out["distance_m"]
+            # no data here: a nearest loaded quartier would not be the nearest quartier
+            out["code_qp"] = out["nom_qp"] = out["classe"] = out["distance_m"] = None
+            out["eligible"] = None
         return out
 
     # ------------------------------------------------------------------ sites

@@ -64,10 +64,12 @@ class FragilityResult:
 def assign_communes(carreaux: gpd.GeoDataFrame, *, communes: gpd.GeoDataFrame | None = None,
                     membership: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
     """Add ``insee`` (commune) and ``epci`` (SIREN) to each carreau: from ``lcog_geo`` when it names
-    a single commune, else from the commune that holds the carreau's centre."""
+    a single commune, else from the commune that holds the carreau's centre; a carreau across
+    several communes whose centre falls in no known commune takes the first one ``lcog_geo`` names."""
     out = carreaux.copy()
     table = load_membership() if membership is None else membership
     insee = pd.Series([""] * len(out), index=out.index, dtype=object)
+    lc = None
     if "lcog_geo" in out.columns:
         lc = out["lcog_geo"].fillna("").astype(str).str.strip()
         single = lc.str.len() == 5
@@ -82,6 +84,9 @@ def assign_communes(carreaux: gpd.GeoDataFrame, *, communes: gpd.GeoDataFrame | 
         found = np.full(todo.sum(), "", dtype=object)
         found[pi] = comm["insee"].to_numpy()[ci]
         insee[todo] = found
+    if lc is not None:
+        several = (insee == "") & (lc.str.len() > 5)
+        insee[several] = lc[several].str[:5]
     out["insee"] = insee.to_numpy()
     lookup = pd.Series(table["siren_epci"].to_numpy(), index=table["insee"].to_numpy())
     out["epci"] = out["insee"].map(lookup).fillna("").to_numpy(dtype=object)

@@ -1,8 +1,8 @@
 """Eligibility against ground truth built with pyproj.Geod, independently of the code."""
 
 import geopandas as gpd
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from pyproj import Geod

@@ -321,3 +321,22 @@ def test_zones_do_not_cross_epci():
     g = grid([(0, 0, 60, 30, 120), (1, 0, 60, 30, 120)])
     assert len(set(group(g, partition=["A", "A"]))) == 1
     assert len(set(group(g, partition=["A", "B"]))) == 2
+
+
+def test_commune_from_lcog_geo_single_centre_or_first_code():
+    from qpvgeo.fragility import assign_communes
+
+    g = grid([(0, 0, 60, 30, 120), (1, 0, 60, 30, 120), (0, 200, 60, 30, 120)])
+    g["lcog_geo"] = ["62040", "6276562040", "6276562040"]  # single; across two communes; idem, far away
+    out = assign_communes(g)
+    assert out["insee"].iloc[0] == "62040"
+    from qpvgeo.territory import load_communes
+
+    communes = load_communes().to_crs(3035)
+    centre = shapely.Point(X0 + 300, Y0 + 100)
+    holder = communes.loc[communes.contains(centre), "insee"].iloc[0]
+    assert holder in ("62765", "62040")
+    assert out["insee"].iloc[1] == holder  # the commune that holds its centre
+    assert out["epci"].iloc[0] == CAPSO
+    # a centre in no known commune (40 km north, in the sea): the first code listed
+    assert out["insee"].iloc[2] == "62765"
