@@ -180,11 +180,15 @@ def _filter(df: pd.DataFrame, bbox, communes) -> pd.DataFrame:
 def _read_csv(path: Path, bbox, communes, chunk_rows) -> pd.DataFrame:
     encoding, delimiter = sniff_csv(path)
     parts = []
+    from tqdm.auto import tqdm
+
     with pd.read_csv(path, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
-                     chunksize=chunk_rows) as reader:
+                     chunksize=chunk_rows) as reader, tqdm(unit=" carreaux", desc=path.name, disable=None,
+                                                           leave=False) as bar:
         for chunk in reader:
             chunk = _normalise_columns(chunk)
             parts.append(_filter(chunk, bbox, communes))
+            bar.update(len(chunk))
     if not parts:
         raise DataError(f"{path} holds no carreau")
     return pd.concat(parts, ignore_index=True)
@@ -193,12 +197,16 @@ def _read_csv(path: Path, bbox, communes, chunk_rows) -> pd.DataFrame:
 def _read_parquet(path: Path, bbox, communes) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
+    from tqdm.auto import tqdm
+
     pf = pq.ParquetFile(path)
     parts = []
-    for batch in pf.iter_batches(batch_size=500_000):
-        df = _normalise_columns(batch.to_pandas())
-        df = df.drop(columns=[c for c in ("geometry", "geom") if c in df.columns])
-        parts.append(_filter(df, bbox, communes))
+    with tqdm(total=pf.metadata.num_rows, unit=" carreaux", desc=path.name, disable=None, leave=False) as bar:
+        for batch in pf.iter_batches(batch_size=500_000):
+            df = _normalise_columns(batch.to_pandas())
+            df = df.drop(columns=[c for c in ("geometry", "geom") if c in df.columns])
+            parts.append(_filter(df, bbox, communes))
+            bar.update(batch.num_rows)
     return pd.concat(parts, ignore_index=True)
 
 

@@ -340,3 +340,15 @@ def test_commune_from_lcog_geo_single_centre_or_first_code():
     assert out["epci"].iloc[0] == CAPSO
     # a centre in no known commune (40 km north, in the sea): the first code listed
     assert out["insee"].iloc[2] == "62765"
+
+
+def test_cli_all_epci(tmp_path):
+    with pytest.warns(UserWarning, match="partly"):
+        res = CliRunner().invoke(main, ["fragility", "--all-epci", "-o", str(tmp_path / "all"), "--json"])
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.stdout)
+    assert s["epci_count"] >= 3 and s["flagged_carreaux"] >= 37
+    assert any(r["epci"] == CAPSO and r["zones"] == 22 for r in s["epci"])
+    assert (tmp_path / "all" / "zones.csv").exists()
+    res = CliRunner().invoke(main, ["fragility"])
+    assert res.exit_code == 1 and "--all-epci" in res.output
