@@ -105,11 +105,14 @@ def test_print_png_and_pdf(elig_spec, frag_spec, tmp_path):
         assert img.shape[1] >= 2481  # A4 width (8.27 in) at 300 dpi
         assert img.std() > 10 and (img < 250).mean() > 0.01  # not blank
         pdf = maps.save(spec, tmp_path / f"{name}.pdf")[0]
-        data = pdf.read_bytes()
-        assert data.startswith(b"%PDF")
-        box = [float(v) for v in re.search(rb"/MediaBox \[\s*([\d.\s]+)\]", data).group(1).split()]
-        assert box[2] == pytest.approx(8.27 * 72, abs=1)
-        assert len(data) > 20_000
+        import pypdfium2 as pdfium
+
+        page = pdfium.PdfDocument(str(pdf))[0]
+        width_pt, _ = page.get_size()
+        assert width_pt == pytest.approx(8.27 * 72, abs=1)  # A4 width
+        raster = np.asarray(page.render(scale=300 / 72).to_pil().convert("L"), dtype=float)
+        assert raster.shape[1] >= 2481
+        assert raster.std() > 10 and (raster < 250).mean() > 0.01  # not blank
     with pytest.raises(Exception, match="300 dpi"):
         maps.save(elig_spec, tmp_path / "low.png", dpi=150)
 
@@ -161,11 +164,12 @@ def _browse(html_path, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
-@pytest.mark.parametrize("kind", ["eligibility", "fragility"])
-def test_maps_open_offline_in_headless_chromium(kind, elig_spec, frag_spec, tmp_path):
+@pytest.mark.parametrize("kind", ["eligibility", "fragility", "qpv"])
+def test_maps_open_offline_in_headless_chromium(kind, elig_spec, frag_spec, per, tmp_path):
     from PIL import Image
 
-    spec = elig_spec if kind == "eligibility" else frag_spec
+    spec = {"eligibility": elig_spec, "fragility": frag_spec,
+            "qpv": maps.qpv_spec(select(per, departement="62"))}[kind]
     page = maps.render_html(maps.to_folium(spec, tiles="none"))
     expected = sum(len(fc["features"]) for fc in layers_in_html(page).values())
     probe_page = page.replace("<head>", "<head>" + _PROBE_HEAD, 1).replace("</body>", _PROBE_TAIL + "</body>")
