@@ -196,7 +196,6 @@ def _read_csv(path: Path, bbox, communes, chunk_rows) -> pd.DataFrame:
 
 def _read_parquet(path: Path, bbox, communes) -> pd.DataFrame:
     import pyarrow.parquet as pq
-
     from tqdm.auto import tqdm
 
     pf = pq.ParquetFile(path)
