@@ -21,7 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import __version__
+from . import __version__, _io
 from .config import Settings, get_settings
 from .errors import DownloadError, OfflineError
 
@@ -199,7 +199,7 @@ def _download_once(url: str, dest: Path, s: Settings, *, sha256, size, progress)
             "downloaded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "last_modified": resp.headers.get("Last-Modified"),
         }
-        _atomic_write_text(dest.with_name(dest.name + ".json"), json.dumps(meta, indent=1))
+        _io.write_text(json.dumps(meta, indent=1), dest.with_name(dest.name + ".json"), overwrite=True)
         log.info("downloaded %s (%d bytes) to %s", url, n, dest)
     finally:
         if bar is not None:
@@ -215,10 +215,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

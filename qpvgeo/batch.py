@@ -73,16 +73,21 @@ def sniff_csv(path: Path) -> tuple[str, str]:
     return encoding, delimiter
 
 
-def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | None = None
+def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | None = None,
+                csv_format: tuple[str, str] | None = None
                 ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
-    """Yield (attributes as text, lon, lat) chunks of an input file; lon/lat come from point
-    geometries (GeoJSON, GPKG; reprojected to WGS84) and are None for CSV."""
+    """Yield (attributes, lon, lat) chunks of an input file, streaming.
+
+    CSV: every column as text, lon/lat None (``csv_format`` = (encoding, delimiter) when already
+    sniffed). GeoJSON, GPKG: the attributes, and lon/lat of point geometries in WGS84 (NaN for a
+    missing or non-point geometry).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"input file {str(path)!r} does not exist")
     ext = p.suffix.lower()
     if ext in (".csv", ".txt", ".tsv"):
-        encoding, delimiter = sniff_csv(p)
+        encoding, delimiter = csv_format or sniff_csv(p)
         with pd.read_csv(p, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
                          chunksize=chunk_rows) as reader:
             for chunk in reader:
@@ -90,19 +95,28 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | Non
         return
     if ext not in (".geojson", ".json", ".gpkg"):
         raise InputError(f"cannot read {p.name}: give a .csv, .geojson or .gpkg file")
-    info = pyogrio.read_info(p, layer=layer)
-    total = int(info["features"])
-    for start in range(0, max(total, 1), chunk_rows):
-        gdf = gpd.read_file(p, layer=layer, skip_features=start, max_features=chunk_rows,
-                            engine="pyogrio")
-        if gdf.crs is None:
-            raise InputError(f"{p.name} has no CRS")
-        attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(str)
-        geom = gdf.geometry.to_crs(WGS84)
-        is_point = (geom.geom_type == "Point").to_numpy()
-        lon = np.where(is_point, geom.x.where(is_point), np.nan) if len(geom) else np.array([])
-        lat = np.where(is_point, geom.y.where(is_point), np.nan) if len(geom) else np.array([])
-        yield attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    import shapely
+
+    try:
+        source = pyogrio.open_arrow(p, layer=layer, batch_size=chunk_rows, use_pyarrow=True)
+    except pyogrio.errors.DataSourceError as exc:
+        raise InputError(f"cannot read {p.name}: {exc}") from exc
+    with source as (meta, reader):
+        if not meta.get("crs"):
+            raise InputError(f"{p.name} has no CRS: set one (e.g. with ogr2ogr -a_srs EPSG:2154)")
+        to_wgs84 = pyproj.Transformer.from_crs(meta["crs"], WGS84, always_xy=True)
+        geom_col = meta.get("geometry_name") or "wkb_geometry"
+        for batch in reader:
+            names = batch.schema.names
+            geoms = shapely.from_wkb(batch.column(names.index(geom_col)).to_numpy(zero_copy_only=False))
+            attrs = batch.drop_columns([geom_col]).to_pandas() if hasattr(batch, "drop_columns") else \
+                batch.to_pandas().drop(columns=[geom_col])
+            attrs = attrs.astype(object).where(attrs.notna(), "").astype(str)
+            is_point = shapely.get_type_id(geoms) == 0
+            x = np.where(is_point, shapely.get_x(geoms), np.nan)
+            y = np.where(is_point, shapely.get_y(geoms), np.nan)
+            lon, lat = to_wgs84.transform(x, y)
+            yield attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
 
 
 def _to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -180,16 +194,16 @@ def check_table(
     for i, q in zip(idx, res.quartiers):
         if q:
             quart[i] = ";".join(f"{c}:{d:g}" for c, d in q)
-    keep = decided | (status == "geocode_imprecise")
+    keep = decided
     for arr in (code, name, classe, quart):
         arr[~keep] = ""
     dist[~keep] = np.nan
-    if (status == "geocode_imprecise").any():
+    imp = np.flatnonzero((status == "geocode_imprecise") & np.isfinite(lon) & np.isfinite(lat))
+    if imp.size:
         # the vague point is reported for a person to judge, but the row is not decided
-        imp = np.flatnonzero(status == "geocode_imprecise")
-        for i in imp:
-            note[i] = (note[i] + "; " if note[i] else "") + "approximate point would be " + (
-                f"{_indicative(checker, lon[i], lat[i])}")
+        r = checker.check_lonlat(lon[imp], lat[imp], with_quartiers=False)
+        for i, st, c, d in zip(imp, r.status, r.code_qp, r.distance_m):
+            note[i] = (note[i] + "; " if note[i] else "") + f"approximate point would be {st} {c} at {d:g} m"
     def text(values):  # object columns: no conversion cost here, pyarrow converts on writing
         return pd.Series(values, index=out.index, dtype=object)
 
@@ -223,14 +237,6 @@ def _write_csv_chunk(frame: pd.DataFrame, path: Path, delimiter: str, writer):
     return writer
 
 
-def _indicative(checker: Checker, lon: float, lat: float) -> str:
-    if not (np.isfinite(lon) and np.isfinite(lat)):
-        return "unknown"
-    r = checker.check_lonlat([lon], [lat], with_quartiers=False)
-    d = r.distance_m[0]
-    return f"{r.status[0]} {r.code_qp[0]} at {d:g} m".strip()
-
-
 def _parse_xy(xs: pd.Series, ys: pd.Series, crs, status, note) -> tuple[np.ndarray, np.ndarray]:
     x, x_empty = _to_float(xs)
     y, y_empty = _to_float(ys)
@@ -256,7 +262,9 @@ def _parse_xy(xs: pd.Series, ys: pd.Series, crs, status, note) -> tuple[np.ndarr
 
 def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out):
     n = len(table)
-    queries = table[address_cols].astype(str).agg(" ".join, axis=1).str.strip().tolist()
+    parts = [table[c].astype(str).fillna("") for c in address_cols]
+    joined = parts[0].str.cat(parts[1:], sep=" ") if len(parts) > 1 else parts[0]
+    queries = joined.str.replace(r"\s+", " ", regex=True).str.strip().tolist()
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     geocoder = geocoder or BanClient()
@@ -322,9 +330,10 @@ def check_file(
     statuses: Counter = Counter()
     quartiers: Counter = Counter()
     rows = 0
-    delimiter = ","
+    delimiter, csv_format = ",", None
     if Path(in_path).suffix.lower() in (".csv", ".txt", ".tsv"):
-        delimiter = sniff_csv(Path(in_path))[1]
+        csv_format = sniff_csv(Path(in_path))
+        delimiter = csv_format[1]
     from tqdm.auto import tqdm
 
     bar = tqdm(unit=" rows", desc="checking", disable=None if progress else True, leave=False)
@@ -332,7 +341,7 @@ def check_file(
     writer = None
     with _io.atomic_path(out_path, overwrite=overwrite) as tmp:
         first = True
-        for attrs, lon, lat in iter_chunks(in_path, chunk_rows=chunk_rows, layer=layer):
+        for attrs, lon, lat in iter_chunks(in_path, chunk_rows=chunk_rows, layer=layer, csv_format=csv_format):
             lonlat = (lon, lat) if lon is not None else None
             res = check_table(attrs, checker, lonlat=lonlat, **options)
             rows += len(res)

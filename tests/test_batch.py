@@ -178,3 +178,19 @@ def test_cli_check_site(tmp_path):
     assert ans["in_qpv"]["centroid"] is True and ans["in_eligible_zone"]["any_part"] is True
     res = CliRunner().invoke(main, ["check", "--site", "POLYGON ((2.2 50.7, 2.21 50.7, 2.21 50.71, 2.2 50.7))"])
     assert res.exit_code == 0 and "nearest quartier" in res.output
+
+
+def test_vector_input_streams_and_handles_non_points(tmp_path, checker):
+    import shapely
+
+    gdf = gpd.GeoDataFrame({"id": ["p", "poly", "none", "q"], "n": [1.5, None, 3.0, 4.0]},
+                           geometry=[shapely.Point(2.26006, 50.75359), shapely.box(2.2, 50.7, 2.21, 50.71), None,
+                                     shapely.Point(2.05, 50.60)], crs=4326)
+    src = tmp_path / "mixed.geojson"
+    gdf.to_file(src, engine="pyogrio")
+    out = tmp_path / "out.csv"
+    check_file(src, out, checker, progress=False, chunk_rows=3)
+    res = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(res["id"]) == ["p", "poly", "none", "q"]
+    assert list(res["qpv_status"]) == ["in_qpv", "no_coordinates", "no_coordinates", "outside"]
+    assert res["n"].tolist()[:2] == ["1.5", ""]

@@ -237,3 +237,10 @@ def test_qic_inside_and_band_only_on_request():
     lon, lat = point_north_of(qpv, 150.0)
     near_qpv = default.check_point(lon, lat)
     assert near_qpv["status"] == "in_band" and near_qpv["code_qp"] == "QN06299M"
+
+
+def test_point_results_as_a_frame(checker):
+    df = checker.check_lonlat([2.26006, 2.05], [50.75359, 50.60]).frame()
+    assert list(df["status"]) == ["in_qpv", "outside"]
+    assert list(df["eligible"]) == [True, False]
+    assert df["quartiers"].iloc[0] == [("QN06237M", 0.0)]
