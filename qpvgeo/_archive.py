@@ -17,6 +17,14 @@ MAX_MEMBER_BYTES = 8 * 1024**3
 MAX_TOTAL_BYTES = 16 * 1024**3
 
 
+def extraction_dir(archive: Path, settings) -> Path:
+    """The cache folder for the members of ``archive`` (one per file and modification time)."""
+    import hashlib
+
+    key = f"{Path(archive).resolve()}:{Path(archive).stat().st_mtime_ns}"
+    return settings.cache_dir / "extracted" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def list_members(archive: Path) -> list[str]:
     """Names of the files in a ZIP or 7z archive."""
     archive = Path(archive)

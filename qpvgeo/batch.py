@@ -324,7 +324,6 @@ def check_file(
         raise InputError(f"cannot write {out_path.name}: use a .csv, .geojson or .gpkg name")
     if Path(in_path).resolve() == out_path.resolve():
         raise InputError("the output file must differ from the input file")
-    _io.check_target(out_path, overwrite=overwrite)
     if options.get("address_cols") and options.get("geocoder") is None:
         options["geocoder"] = BanClient()
     statuses: Counter = Counter()

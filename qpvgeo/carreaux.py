@@ -13,7 +13,6 @@ list of commune codes matched against ``lcog_geo``.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,11 +21,11 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from . import _archive, _data, _http
+from . import _archive, _data
 from .batch import sniff_csv
 from .config import Settings, get_settings
 from .errors import DataError, InputError
-from .sources import filosofi_source
+from .sources import filosofi_source, resolve
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +86,11 @@ def load_carreaux(
     ``id_status`` (``ok`` or ``invalid_id``) and the square of each carreau in the grid CRS.
     """
     s = settings or get_settings()
-    src = None if source is None else str(source)
-    if src in (None, "embedded"):
-        if vintage not in (None, 2021):
-            src = "official"
-        else:
-            path = _data.embedded(_data.FILOSOFI_2021_CAPSO)
-            label = f"embedded: INSEE Filosofi 2021, {path.name}"
-            return _read(path, bbox, communes, layer, s, chunk_rows, label=label, vintage=2021)
-    if src == "official":
-        entry = filosofi_source(vintage or 2021)
-        path = _http.download(entry.url, name=entry.filename, settings=s)
-        return _read(path, bbox, communes, layer, s, chunk_rows, label=entry.url, vintage=vintage or 2021)
-    if re.match(r"^https?://", src):
-        path = _http.download(src, settings=s)
-    else:
-        path = Path(src).expanduser()
-        if not path.exists():
-            raise InputError(f"carreaux file {src!r} does not exist; give a Filosofi CSV, GPKG, parquet or ZIP")
-    return _read(path, bbox, communes, layer, s, chunk_rows, label=src, vintage=vintage)
+    path, label, vintage = resolve(
+        source, vintage=vintage, settings=s, official=filosofi_source,
+        embedded=(_data.FILOSOFI_2021_CAPSO, 2021, "embedded: INSEE Filosofi 2021, CA du Pays de Saint-Omer"),
+        what="carreaux (give a Filosofi CSV, GPKG, parquet or ZIP)")
+    return _read(path, bbox, communes, layer, s, chunk_rows, label=label, vintage=vintage)
 
 
 def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -> gpd.GeoDataFrame:
@@ -129,8 +114,7 @@ def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -
 
 
 def _extract_grid_file(archive: Path, layer: str | None, s: Settings) -> Path:
-    dest = s.cache_dir / "extracted" / _http.cache_path(str(archive.resolve()) + str(archive.stat().st_mtime_ns),
-                                                       settings=s).name
+    dest = _archive.extraction_dir(archive, s)
     members = _archive.list_members(archive)
     wanted = [m for m in members if m.lower().endswith((".gpkg", ".csv", ".parquet"))
               and "200" in Path(m).name and (not layer or layer.lower() in m.lower())]

@@ -227,6 +227,19 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
     return out[cols + ["geometry"]], zone_of
 
 
+def _qpv_union(perimeters: gpd.GeoDataFrame, crs):
+    return shapely.union_all(perimeters[perimeters["classe"] == "QPV"].to_crs(crs).geometry.values)
+
+
+def qpv_share(carreaux: gpd.GeoDataFrame, union) -> np.ndarray:
+    """Share of each carreau's area inside ``union`` (the QPV, in the carreaux' CRS); 0 without geometry."""
+    ok = carreaux.geometry.notna().to_numpy()
+    share = np.zeros(len(carreaux))
+    share[ok] = shapely.area(shapely.intersection(carreaux.geometry.values[ok], union)) / (
+        carreaux["cell_m"].to_numpy()[ok] ** 2)
+    return share
+
+
 def _qpv_relations(out: gpd.GeoDataFrame, sel: gpd.GeoDataFrame, perimeters) -> None:
     out["households_in_qpv_share"] = np.nan
     out["inside_qpv"] = False
@@ -238,9 +251,8 @@ def _qpv_relations(out: gpd.GeoDataFrame, sel: gpd.GeoDataFrame, perimeters) -> 
     qpv = perimeters[perimeters["classe"] == "QPV"]
     if qpv.empty:
         return
-    union = shapely.union_all(qpv.to_crs(out.crs).geometry.values)
-    cell_area = (sel["cell_m"] ** 2).to_numpy()
-    share = shapely.area(shapely.intersection(sel.geometry.values, union)) / cell_area
+    union = _qpv_union(perimeters, out.crs)
+    share = sel["qpv_share"].to_numpy() if "qpv_share" in sel.columns else qpv_share(sel, union)
     in_men = sel["men"].to_numpy() * share
     tot = pd.Series(in_men, index=sel.index).groupby(sel["_z"]).sum()
     out["households_in_qpv_share"] = (tot.reindex(out.index) / out["households"]).round(4)
@@ -355,17 +367,14 @@ def fragility(
     ref_info["computed_reference_rate"] = computed
     ref = ref_info["reference_rate"]
     flagged = flag(mine, ref, rule)
+    if perimeters is not None and len(perimeters):
+        # once for every carreau; the zones' statistics reuse it
+        flagged["qpv_share"] = qpv_share(flagged, _qpv_union(perimeters, flagged.crs))
     names = dict(zip(table["insee"], table["nom_commune"]))
     zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names)
-    flagged = flagged.copy()
     flagged["zone_id"] = zone_of
-    if perimeters is not None and len(perimeters):
-        union = shapely.union_all(perimeters[perimeters["classe"] == "QPV"].to_crs(flagged.crs).geometry.values)
-        ok = flagged.geometry.notna().to_numpy()
-        share_q = np.zeros(len(flagged))
-        share_q[ok] = shapely.area(shapely.intersection(flagged.geometry.values[ok], union)) / (
-            flagged["cell_m"].to_numpy()[ok] ** 2)
-        flagged["qpv_share"] = np.round(share_q, 4)
+    if "qpv_share" in flagged.columns:
+        flagged["qpv_share"] = flagged["qpv_share"].round(4)
     f = flagged["flagged"]
     summary = {
         "epci": str(epci), "nom_epci": name,

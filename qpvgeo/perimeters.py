@@ -19,7 +19,6 @@ geometry        (Multi)Polygon, in the CRS of the file (check ``.crs``)
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import warnings
@@ -30,11 +29,11 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from . import _archive, _data, _http
+from . import _archive, _data
 from .config import Settings, get_settings
 from .crs import departement_of_commune
 from .errors import DataError, InputError, NotFoundError
-from .sources import qpv_source
+from .sources import qpv_source, resolve
 from .territory import load_membership
 
 log = logging.getLogger(__name__)
@@ -82,40 +81,12 @@ def load_perimeters(
     if classe not in CLASSES:
         raise InputError(f"classe must be one of {CLASSES}, got {classe!r}")
     s = settings or get_settings()
-    src = None if source is None else str(source)
-    if src in (None, "embedded"):
-        if vintage not in (None, 2024):
-            src = "official"
-        else:
-            path = _data.embedded(_data.QPV_2024_62)
-            label = f"embedded: ANCT QPV 2024, Pas-de-Calais extract ({path.name})"
-            return _read(path, label=label, vintage=2024, classe=classe, layer=layer,
-                         settings=s, membership=membership)
-    if src == "official":
-        if vintage is None:
-            vintage = 2024
-        entry = qpv_source(vintage)
-        path = _http.download(entry.url, name=entry.filename, settings=s)
-        return _read(path, label=_label_with_date(entry.url, path), vintage=vintage,
-                     classe=classe, layer=layer, settings=s, membership=membership)
-    if re.match(r"^https?://", src):
-        path = _http.download(src, settings=s)
-        label = _label_with_date(src, path)
-    else:
-        path = Path(src).expanduser()
-        if not path.exists():
-            raise InputError(f"perimeter file {src!r} does not exist; give a path to a ZIP, GeoJSON, GPKG or SHP")
-        label = str(path)
+    path, label, vintage = resolve(
+        source, vintage=vintage, settings=s, official=qpv_source,
+        embedded=(_data.QPV_2024_62, 2024, "embedded: ANCT QPV 2024, Pas-de-Calais extract"),
+        what="perimeter (give a path to a ZIP, GeoJSON, GPKG or SHP)")
     return _read(path, label=label, vintage=vintage, classe=classe, layer=layer, settings=s,
                  membership=membership)
-
-
-def _label_with_date(url: str, path: Path) -> str:
-    meta = path.with_name(path.name + ".json")
-    if meta.exists():
-        info = json.loads(meta.read_text())
-        return f"{url} (downloaded {info.get('downloaded')})"
-    return url
 
 
 def _read(path: Path, *, label, vintage, classe, layer, settings, membership) -> gpd.GeoDataFrame:
@@ -154,11 +125,9 @@ def _resolve_layer(path: Path, layer: str | None, settings: Settings) -> tuple[P
     if chosen.lower().endswith(".shp"):
         stem = chosen[:-4]
         wanted += [m for m in members if m[: len(stem)] == stem and m[len(stem):].lower() in _SHP_SIDECARS]
-    digest = _http.cache_path(str(path.resolve()) + str(path.stat().st_mtime_ns), settings=settings).name
-    dest = settings.cache_dir / "extracted" / digest
-    _archive.extract(path, dest, members=wanted)
+    _archive.extract(path, _archive.extraction_dir(path, settings), members=wanted)
     log.info("reading layer %s of %s", chosen, path)
-    return dest / chosen, None
+    return _archive.extraction_dir(path, settings) / chosen, None
 
 
 def _member_rank(name: str) -> tuple:

@@ -6,7 +6,11 @@ path or URL to the loaders.
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import InputError
 
@@ -71,3 +75,48 @@ def filosofi_source(vintage: int) -> Source:
         raise InputError(
             f"no official Filosofi file for vintage {vintage!r}; known: {sorted(FILOSOFI)}"
         ) from None
+
+
+def resolve(
+    source: str | Path | None,
+    *,
+    vintage: int | None,
+    embedded: tuple[str, int, str],
+    official: Callable[[int], Source],
+    what: str,
+    settings,
+) -> tuple[Path, str, int | None]:
+    """The local file behind a ``source`` argument, with a label for provenance and the vintage.
+
+    ``None``/``"embedded"``: the embedded file ``embedded = (relpath, vintage, label)`` (another
+    vintage falls through to the official file); ``"official"``: the registry's file for the
+    vintage, downloaded into the cache; a URL: downloaded; else a local path that must exist.
+    """
+    from . import _data, _http
+
+    rel, emb_vintage, emb_label = embedded
+    src = None if source is None else str(source)
+    if src in (None, "embedded"):
+        if vintage in (None, emb_vintage):
+            path = _data.embedded(rel)
+            return path, f"{emb_label} ({path.name})", emb_vintage
+        src = "official"
+    if src == "official":
+        vintage = vintage or emb_vintage
+        entry = official(vintage)
+        path = _http.download(entry.url, name=entry.filename, settings=settings)
+        return path, _label_with_date(entry.url, path), vintage
+    if re.match(r"^https?://", src):
+        path = _http.download(src, settings=settings)
+        return path, _label_with_date(src, path), vintage
+    path = Path(src).expanduser()
+    if not path.exists():
+        raise InputError(f"{what} file {src!r} does not exist")
+    return path, str(path), vintage
+
+
+def _label_with_date(url: str, path: Path) -> str:
+    meta = path.with_name(path.name + ".json")
+    if meta.exists():
+        return f"{url} (downloaded {json.loads(meta.read_text()).get('downloaded')})"
+    return url

@@ -30,7 +30,6 @@ def perimeters_cmd(source, vintage, layer, qic_source, departement, epci, commun
     gdf = select(gdf, departement=departement, epci=epci, commune=commune,
                  code=list(codes) or None)
     if output:
-        _io.check_target(output, overwrite=overwrite)
         _io.write_vector(flatten_lists(gdf), output, layer="perimetres", overwrite=overwrite)
         click.echo(f"wrote {len(gdf)} quartiers to {Path(output)}", err=True)
     if fmt == "json":
