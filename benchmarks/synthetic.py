@@ -1,5 +1,5 @@
 """Synthetic national-size data and the straightforward baselines, for the benchmark scripts in
-``scripts/`` and their tests. Everything is reproducible from a seed."""
+``benchmarks/`` and the tests that use them as oracles. Everything is reproducible from a seed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .perimeters import load_perimeters, normalize
+from qpvgeo.perimeters import load_perimeters, normalize
 
 # Mainland France in Lambert-93 (EPSG:2154), a rectangle that holds it
 L93_BOX = (120_000.0, 6_140_000.0, 1_060_000.0, 7_080_000.0)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Quartiers fragiles end to end on a generated national-size grid (2.3 million carreaux).
 
-    python scripts/bench_fragility.py
-    python scripts/bench_fragility.py --carreaux 500000
+    python benchmarks/bench_fragility.py
+    python benchmarks/bench_fragility.py --carreaux 500000
 
 The grid is generated once (INSEE parquet form, with lcog_geo, and its commune → EPCI table),
 then a fresh process times: reading it, the reference rate of every EPCI, the flags, the zones
@@ -26,7 +26,7 @@ CHILD = r"""
 from _common import peak_rss_mb
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
-from qpvgeo import _bench
+import synthetic as _bench
 from qpvgeo.carreaux import load_carreaux
 from qpvgeo.fragility import fragility_all, group
 from qpvgeo.outputs import write_fragility
@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2)
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    from qpvgeo import _bench
+    import synthetic as _bench
 
     with tempfile.TemporaryDirectory() as tmp:
         grid, membership = _bench.national_grid(args.carreaux, seed=args.seed)

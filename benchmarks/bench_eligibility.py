@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Eligibility core at national scale, against the straightforward geopandas baseline.
 
-    python scripts/bench_eligibility.py                      # 1 M and 10 M points
-    python scripts/bench_eligibility.py --points 1000000     # quicker
+    python benchmarks/bench_eligibility.py                      # 1 M and 10 M points
+    python benchmarks/bench_eligibility.py --points 1000000     # quicker
 
 For each layer (the 64 embedded quartiers; a generated layer of ~1 600 quartiers over mainland
 France) and each N: qpvgeo's classification (status, nearest quartier, ground distance) and,
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, peak_rss_mb, table, timer  # noqa: E402
 
-from qpvgeo import _bench  # noqa: E402
+import synthetic as _bench  # noqa: E402
 from qpvgeo.eligibility import Checker  # noqa: E402
 from qpvgeo.perimeters import load_perimeters  # noqa: E402
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The batch command end to end on large CSV files (read, classify, write), with peak memory.
 
-    python scripts/bench_batch.py                  # 1 M and 5 M rows
-    python scripts/bench_batch.py --rows 1000000
+    python benchmarks/bench_batch.py                  # 1 M and 5 M rows
+    python benchmarks/bench_batch.py --rows 1000000
 
 Each run happens in a fresh process, so that its peak memory is its own. The baseline reads the
 whole file with pandas, classifies it in one go and writes it with pandas (no streaming).
@@ -47,7 +47,7 @@ def make_csv(path: Path, n: int, seed: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from qpvgeo import _bench
+    import synthetic as _bench
     from qpvgeo.perimeters import load_perimeters
 
     rng = np.random.default_rng(seed)
