@@ -46,8 +46,8 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows,
 def make_csv(path: Path, n: int, seed: int) -> None:
     import numpy as np
     import pandas as pd
-
     import synthetic as _bench
+
     from qpvgeo.perimeters import load_perimeters
 
     rng = np.random.default_rng(seed)

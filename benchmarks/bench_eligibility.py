@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import synthetic as _bench  # noqa: E402
 from _common import machine, peak_rss_mb, table, timer  # noqa: E402
 
-import synthetic as _bench  # noqa: E402
 from qpvgeo.eligibility import Checker  # noqa: E402
 from qpvgeo.perimeters import load_perimeters  # noqa: E402
 

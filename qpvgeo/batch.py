@@ -1,135 +1,37 @@
 """Eligibility of a whole file: CSV (any delimiter, UTF-8 or latin-1, with or without BOM),
-GeoJSON or GeoPackage in; the same rows out, in the same order, with the result columns added.
+GeoJSON, GeoPackage, shapefile or FlatGeobuf in (a path or an http(s) URL); the same rows out, in
+the same order, with the result columns added.
 
 Every input row gives exactly one output row. A row that cannot be decided says why in
-``qpv_status``: ``no_coordinates``, ``invalid_coordinates``, ``swapped_coordinates``,
-``no_address``, ``geocode_not_found``, ``geocode_imprecise``, ``geocode_failed``, ``not_covered``,
-``outside_territory``. CSV and GeoPackage are read and written in chunks, so memory does not
-grow with the file; results do not depend on the chunk size.
+``qpv_status`` (the vocabulary of :mod:`qpvgeo.status`) and ``qpv_note``. Files are read and
+written in chunks, so memory does not grow with the file; results do not depend on the chunk
+size. Table reading and writing live in :mod:`qpvgeo._tables`.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import pyproj
 
-from . import _io
-from .crs import TERRITORIES, WGS84
+from . import _io, _tables
+from . import status as _status
+from .crs import TERRITORIES, WGS84, parse_crs
 from .eligibility import Checker
 from .errors import InputError
-from .geocode import BanClient
 
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["qpv_status", "qpv_eligible", "qpv_code", "qpv_nom", "qpv_classe",
                   "qpv_distance_m", "qpv_quartiers", "qpv_note"]
 GEOCODE_COLUMNS = ["geo_lon", "geo_lat", "geo_label", "geo_score", "geo_type"]
-UNDECIDED = ("no_coordinates", "invalid_coordinates", "swapped_coordinates", "no_address",
-             "geocode_not_found", "geocode_imprecise", "geocode_failed")
-
-
-# ---------------------------------------------------------------------------- reading
-def sniff_csv(path: Path) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV file: UTF-8 (BOM or not), else cp1252/latin-1."""
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    else:
-        encoding = "utf-8"
-        dec = codecs.getincrementaldecoder("utf-8")()
-        try:
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    dec.decode(block)
-                dec.decode(b"", final=True)
-        except UnicodeDecodeError:
-            encoding = "cp1252"
-            try:
-                with open(path, "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 22), b""):
-                        block.decode("cp1252")
-            except UnicodeDecodeError:
-                encoding = "latin-1"
-    with open(path, encoding=encoding, newline="") as fh:
-        sample = fh.read(64 * 1024)
-    if not sample.strip():
-        raise InputError(f"{path} is empty")
-    try:
-        delimiter = csv.Sniffer().sniff(sample.split("\n", 20)[0] + "\n", delimiters=",;\t|").delimiter
-    except csv.Error:
-        delimiter = ","
-    return encoding, delimiter
-
-
-def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | None = None,
-                csv_format: tuple[str, str] | None = None
-                ) -> Iterator[tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]]:
-    """Yield (attributes, lon, lat) chunks of an input file, streaming.
-
-    CSV: every column as text, lon/lat None (``csv_format`` = (encoding, delimiter) when already
-    sniffed). GeoJSON, GPKG: the attributes, and lon/lat of point geometries in WGS84 (NaN for a
-    missing or non-point geometry).
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"input file {str(path)!r} does not exist")
-    ext = p.suffix.lower()
-    if ext in (".csv", ".txt", ".tsv"):
-        encoding, delimiter = csv_format or sniff_csv(p)
-        with pd.read_csv(p, sep=delimiter, encoding=encoding, dtype=str, keep_default_na=False,
-                         chunksize=chunk_rows) as reader:
-            for chunk in reader:
-                yield chunk, None, None
-        return
-    if ext not in (".geojson", ".json", ".gpkg"):
-        raise InputError(f"cannot read {p.name}: give a .csv, .geojson or .gpkg file")
-    import shapely
-
-    try:
-        source = pyogrio.open_arrow(p, layer=layer, batch_size=chunk_rows, use_pyarrow=True)
-    except pyogrio.errors.DataSourceError as exc:
-        raise InputError(f"cannot read {p.name}: {exc}") from exc
-    with source as (meta, reader):
-        if not meta.get("crs"):
-            raise InputError(f"{p.name} has no CRS: set one (e.g. with ogr2ogr -a_srs EPSG:2154)")
-        to_wgs84 = pyproj.Transformer.from_crs(meta["crs"], WGS84, always_xy=True)
-        geom_col = meta.get("geometry_name") or "wkb_geometry"
-        for batch in reader:
-            names = batch.schema.names
-            geoms = shapely.from_wkb(batch.column(names.index(geom_col)).to_numpy(zero_copy_only=False))
-            attrs = batch.drop_columns([geom_col]).to_pandas() if hasattr(batch, "drop_columns") else \
-                batch.to_pandas().drop(columns=[geom_col])
-            attrs = attrs.astype(object).where(attrs.notna(), "").astype(str)
-            is_point = shapely.get_type_id(geoms) == 0
-            x = np.where(is_point, shapely.get_x(geoms), np.nan)
-            y = np.where(is_point, shapely.get_y(geoms), np.nan)
-            lon, lat = to_wgs84.transform(x, y)
-            yield attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-
-
-def _to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(numbers, empty mask); decimal commas accepted; text gives NaN."""
-    try:  # fast path: a clean column of numbers
-        out = values.to_numpy(dtype=object).astype(float)
-        return out, np.zeros(len(out), dtype=bool)
-    except (TypeError, ValueError):
-        pass
-    s = values.astype(str).str.strip()
-    empty = (s == "") | s.str.lower().isin(["nan", "none", "null", "na"])
-    s = s.where(~(s.str.count(",") == 1) | s.str.contains(r"\.", regex=True), s.str.replace(",", ".", regex=False))
-    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float), empty.to_numpy()
+_RANGE_NOTE = ("longitude must be within ±180 and latitude within ±90 (WGS84 degrees); for projected x/y "
+               "(e.g. Lambert-93) give the CRS (--crs EPSG:2154)")
 
 
 # ---------------------------------------------------------------------------- one chunk
@@ -143,34 +45,67 @@ def check_table(
     address_cols: list[str] | None = None,
     citycode_col: str | None = None,
     postcode_col: str | None = None,
-    geocoder: BanClient | None = None,
+    geocoder=None,
     lonlat: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """The rows of ``table`` with the result columns added (a new frame; same order, same length).
 
-    Coordinates come from ``lonlat`` (geometries), from ``lon_col``/``lat_col`` (WGS84, or x/y in
-    ``crs``), or from ``address_cols`` geocoded with the BAN.
+    Coordinates come from ``lonlat`` (WGS84 arrays), from ``lon_col``/``lat_col`` (WGS84, or x/y
+    in ``crs``), or from ``address_cols`` geocoded with the BAN (``geocoder``: a
+    :class:`qpvgeo.geocode.BanClient`).
+
+    Returns
+    -------
+    DataFrame
+        The input columns, then ``qpv_status`` (:mod:`qpvgeo.status`), ``qpv_eligible`` (nullable
+        boolean: empty when undecided), ``qpv_code``, ``qpv_nom``, ``qpv_classe``,
+        ``qpv_distance_m`` (ground metres), ``qpv_quartiers`` (``CODE:metres;…`` within the band,
+        nearest first) and ``qpv_note``; with addresses, also ``geo_lon``, ``geo_lat``,
+        ``geo_label``, ``geo_score``, ``geo_type``.
     """
+    chunk = _tables.Chunk(table, *(lonlat if lonlat is not None else (None, None)))
+    frame, _, _ = _check_chunk(chunk, checker, lon_col=lon_col, lat_col=lat_col, crs=crs,
+                               address_cols=address_cols, citycode_col=citycode_col,
+                               postcode_col=postcode_col, geocoder=geocoder)
+    return frame
+
+
+def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_col=None, crs=None,
+                 address_cols=None, citycode_col=None, postcode_col=None, geocoder=None):
+    """(result frame, lon, lat) of one chunk: the decision for every row, in order."""
+    table = chunk.frame
     n = len(table)
     status = np.full(n, "", dtype=object)
     note = np.full(n, "", dtype=object)
     out = table.copy()
-    if lonlat is not None:
-        lon, lat = lonlat
-        status[np.isnan(lon)] = "no_coordinates"
-        note[np.isnan(lon)] = "no point geometry"
+    bad = chunk.bad_line if chunk.bad_line is not None else np.zeros(n, dtype=np.int64)
+    unreadable = bad > 0
+    if chunk.lon is not None:
+        lon, lat = chunk.lon.copy(), chunk.lat.copy()
+        missing = np.isnan(lon) | np.isnan(lat)
+        status[missing] = "no_coordinates"
+        note[missing] = "no point geometry"
+        _check_range(lon, lat, status, note)
     elif lon_col and lat_col:
         for c in (lon_col, lat_col):
             if c not in table.columns:
                 raise InputError(f"column {c!r} is not in the file; its columns are {list(table.columns)}")
         lon, lat = _parse_xy(table[lon_col], table[lat_col], crs, status, note)
     elif address_cols:
-        missing = [c for c in address_cols + [citycode_col, postcode_col] if c and c not in table.columns]
-        if missing:
-            raise InputError(f"column(s) {missing} are not in the file; its columns are {list(table.columns)}")
-        lon, lat = _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out)
+        missing_cols = [c for c in address_cols + [citycode_col, postcode_col] if c and c not in table.columns]
+        if missing_cols:
+            raise InputError(f"column(s) {missing_cols} are not in the file; its columns are {list(table.columns)}")
+        lon, lat = _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out,
+                            skip=unreadable)
     else:
         raise InputError("say where the locations are: --lon-col/--lat-col, or --address-cols")
+    status[unreadable] = "unreadable_row"
+    note[unreadable] = chunk.bad_reason[unreadable] if chunk.bad_reason is not None else "unreadable row"
+    lon = np.where(unreadable, np.nan, lon)
+    lat = np.where(unreadable, np.nan, lat)
+    if chunk.recoded is not None and chunk.recoded.any():
+        r = chunk.recoded
+        note[r] = [(x + "; " if x else "") + "stray cp1252 bytes in this row, decoded as cp1252" for x in note[r]]
 
     todo = (status == "") & np.isfinite(lon) & np.isfinite(lat)
     res = checker.check_lonlat(lon[todo], lat[todo])
@@ -184,7 +119,7 @@ def check_table(
             swapped |= t.contains_lonlat(lat[outside], lon[outside])
         status[outside[swapped]] = "swapped_coordinates"
         note[outside[swapped]] = "longitude and latitude look swapped; fix the columns or the values"
-    decided = np.isin(status, ["in_qpv", "in_band", "in_qic", "in_fragile", "outside"])
+    decided = np.isin(status, _status.DECIDED)
     code = np.full(n, "", dtype=object)
     name = np.full(n, "", dtype=object)
     classe = np.full(n, "", dtype=object)
@@ -194,77 +129,74 @@ def check_table(
     for i, q in zip(idx, res.quartiers):
         if q:
             quart[i] = ";".join(f"{c}:{d:g}" for c, d in q)
-    keep = decided
     for arr in (code, name, classe, quart):
-        arr[~keep] = ""
-    dist[~keep] = np.nan
+        arr[~decided] = ""
+    dist[~decided] = np.nan
     imp = np.flatnonzero((status == "geocode_imprecise") & np.isfinite(lon) & np.isfinite(lat))
     if imp.size:
         # the vague point is reported for a person to judge, but the row is not decided
         r = checker.check_lonlat(lon[imp], lat[imp], with_quartiers=False)
         for i, st, c, d in zip(imp, r.status, r.code_qp, r.distance_m):
-            note[i] = (note[i] + "; " if note[i] else "") + f"approximate point would be {st} {c} at {d:g} m"
+            hint = f"approximate point would be {st} {c} at {d:g} m" if c else f"approximate point would be {st}"
+            note[i] = (note[i] + "; " if note[i] else "") + hint
+
     def text(values):  # object columns: no conversion cost here, pyarrow converts on writing
         return pd.Series(values, index=out.index, dtype=object)
 
     out["qpv_status"] = text(status)
-    out["qpv_eligible"] = pd.array(np.where(decided, np.isin(status, ["in_qpv", "in_band"]), None),
-                                   dtype="boolean")
+    out["qpv_eligible"] = pd.array(checker.rule.eligible(status), dtype="boolean")
     out["qpv_code"] = text(code)
     out["qpv_nom"] = text(name)
     out["qpv_classe"] = text(classe)
     out["qpv_distance_m"] = dist
     out["qpv_quartiers"] = text(quart)
     out["qpv_note"] = text(note)
-    out.attrs["lonlat"] = (lon, lat)
-    return out
+    return out, lon, lat
 
 
-def _write_csv_chunk(frame: pd.DataFrame, path: Path, delimiter: str, writer):
-    """Append a chunk to a CSV with pyarrow's (multi-threaded) writer; returns the writer."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
-                                  for f in table.schema]))
-    if writer is None:
-        writer = (pacsv.CSVWriter(str(path), table.schema, write_options=pacsv.WriteOptions(
-            delimiter=delimiter, quoting_style="needed")), table.schema)
-    elif table.schema != writer[1]:
-        table = table.cast(writer[1])
-    writer[0].write_table(table)
-    return writer
+def _check_range(lon, lat, status, note) -> None:
+    """Coordinates that cannot be degrees: invalid, with the hint to give the CRS (CSV and
+    vector files alike)."""
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    out_of_range = (status == "") & finite & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    status[out_of_range] = "invalid_coordinates"
+    note[out_of_range] = _RANGE_NOTE
+    lon[out_of_range] = np.nan
+    lat[out_of_range] = np.nan
 
 
 def _parse_xy(xs: pd.Series, ys: pd.Series, crs, status, note) -> tuple[np.ndarray, np.ndarray]:
-    x, x_empty = _to_float(xs)
-    y, y_empty = _to_float(ys)
+    x, x_empty = _tables.to_float(xs)
+    y, y_empty = _tables.to_float(ys)
     empty = x_empty | y_empty
     status[empty] = "no_coordinates"
     bad = ~empty & (np.isnan(x) | np.isnan(y) | ~np.isfinite(x) | ~np.isfinite(y))
     status[bad] = "invalid_coordinates"
     note[bad] = [f"not numbers: {a!r}, {b!r}" for a, b in zip(xs[bad], ys[bad])]
     if crs:
-        t = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+        t = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True)
         lon, lat = t.transform(x, y)
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        lost = (status == "") & ~(np.isfinite(lon) & np.isfinite(lat))
+        status[lost] = "invalid_coordinates"
+        note[lost] = f"these x/y cannot be converted from {crs}: check the CRS"
     else:
-        lon, lat = x, y
-        out_of_range = ~empty & ~bad & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
-        status[out_of_range] = "invalid_coordinates"
-        note[out_of_range] = "longitude must be within ±180 and latitude within ±90 (WGS84 degrees); " \
-                             "for projected x/y give --crs"
+        lon, lat = x.copy(), y.copy()
+        _check_range(lon, lat, status, note)
     lon = np.where(status == "", lon, np.nan)
     lat = np.where(status == "", lat, np.nan)
     return lon, lat
 
 
-def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out):
+def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out, *, skip=None):
+    from .geocode import BanClient
+
     n = len(table)
     parts = [table[c].astype(str).fillna("") for c in address_cols]
     joined = parts[0].str.cat(parts[1:], sep=" ") if len(parts) > 1 else parts[0]
     queries = joined.str.replace(r"\s+", " ", regex=True).str.strip().tolist()
+    if skip is not None and skip.any():
+        queries = [("" if s else q) for q, s in zip(queries, skip)]
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     geocoder = geocoder or BanClient()
@@ -280,15 +212,14 @@ def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, 
         types.append(r.type)
         if not q:
             status[i] = "no_address"
-        elif r.status == "not_found":
-            status[i] = "geocode_not_found"
-        elif r.status == "failed":
-            status[i] = "geocode_failed"
-            note[i] = "the address service did not answer for this row; run again to retry"
-        else:
+            continue
+        status[i] = r.row_status
+        if r.status == "failed":
+            note[i] = (r.reason or "the address service did not answer for this row") + \
+                "; run again to finish (answers already received are cached)"
+        elif r.status in ("ok", "imprecise"):
             lon[i], lat[i] = r.lon, r.lat
             if r.status == "imprecise":
-                status[i] = "geocode_imprecise"
                 note[i] = f"match of type {r.type!r}, score {r.score:.2f}: too vague to decide"
     out["geo_lon"] = lon
     out["geo_lat"] = lat
@@ -300,6 +231,55 @@ def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, 
 
 
 # ---------------------------------------------------------------------------- whole file
+def _prepare(in_path, options: dict, *, layer, settings=None):
+    """(local path, CSV format or None) of an input, checked at the door; a geocoder is added to
+    ``options`` when addresses are to be geocoded."""
+    path = _tables.local_input(in_path, settings=settings)
+    ext = path.suffix.lower()
+    if ext not in _tables.CSV_EXT + _tables.VECTOR_EXT:
+        raise InputError(f"cannot read {path.name}: give a .csv, .geojson, .gpkg, .shp or .fgb file")
+    fmt = _tables.sniff_csv(path) if ext in _tables.CSV_EXT else None
+    if fmt is not None:
+        _tables.check_columns_free(fmt.header, RESULT_COLUMNS + GEOCODE_COLUMNS if options.get("address_cols")
+                                   else RESULT_COLUMNS, path_name=path.name)
+    if options.get("crs"):
+        parse_crs(options["crs"])  # an unknown CRS is a one-line error before any work
+    if options.get("address_cols") and options.get("geocoder") is None:
+        from .geocode import BanClient
+
+        options["geocoder"] = BanClient()
+    return path, fmt
+
+
+def _chunks(path, fmt, *, chunk_rows, layer):
+    """The chunks of an input; a CSV row the fast reader cannot parse restarts the reading row by row."""
+    try:
+        yield from _tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt)
+    except _tables.MalformedCsv as exc:
+        raise _Restart(str(exc)) from None
+
+
+class _Restart(Exception):
+    pass
+
+
+def check_rows(in_path: str | Path, checker: Checker, *, layer: str | None = None, **options):
+    """Check every row of a (small) file and return ``(frame, lon, lat)`` without writing
+    anything: the frame of :func:`check_table` and the WGS84 location of each row (NaN where
+    unknown). Maps use it to draw what :func:`check_file` would write."""
+    path, fmt = _prepare(in_path, options, layer=layer)
+    for robust in (False, True):
+        try:
+            parts = [_check_chunk(c, checker, **options) for c in (
+                _tables.iter_chunks(path, layer=layer, csv_format=fmt, robust=True) if robust
+                else _chunks(path, fmt, chunk_rows=100_000, layer=layer))]
+            break
+        except _Restart as exc:
+            log.warning("%s: %s; reading it again row by row", path.name, exc)
+    frame = pd.concat([p[0] for p in parts], ignore_index=True) if len(parts) > 1 else parts[0][0]
+    return frame, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
 def check_file(
     in_path: str | Path,
     out_path: str | Path,
@@ -313,65 +293,57 @@ def check_file(
 ) -> dict:
     """Check every row of ``in_path`` and write ``out_path`` (CSV, GeoJSON or GPKG, atomically).
 
-    ``options`` are those of :func:`check_table`. Returns a summary: rows, counts per status and
-    per quartier, and the rule used.
+    ``in_path`` is a path or an http(s) URL (downloaded into the cache). ``options`` are those of
+    :func:`check_table`; ``layer`` picks the layer of a multi-layer input.
+
+    Returns
+    -------
+    dict
+        ``input``, ``output``, ``rows`` (= input rows), ``statuses`` (count per status, largest
+        first), ``quartiers`` (count per quartier of the rows in it or in its band), ``rule``.
     """
     if chunk_rows < 1:
         raise InputError(f"chunk size must be >= 1, got {chunk_rows}")
     out_path = Path(out_path)
     ext = out_path.suffix.lower()
-    if ext not in (".csv", ".geojson", ".json", ".gpkg"):
+    if ext not in _tables.OUTPUT_EXT:
         raise InputError(f"cannot write {out_path.name}: use a .csv, .geojson or .gpkg name")
-    if Path(in_path).resolve() == out_path.resolve():
+    path, fmt = _prepare(in_path, options, layer=layer)
+    if path.resolve() == out_path.expanduser().resolve():
         raise InputError("the output file must differ from the input file")
-    if options.get("address_cols") and options.get("geocoder") is None:
-        options["geocoder"] = BanClient()
-    statuses: Counter = Counter()
-    quartiers: Counter = Counter()
-    rows = 0
-    delimiter, csv_format = ",", None
-    if Path(in_path).suffix.lower() in (".csv", ".txt", ".tsv"):
-        csv_format = sniff_csv(Path(in_path))
-        delimiter = csv_format[1]
+    _io.check_target(out_path, overwrite=overwrite)
     from tqdm.auto import tqdm
 
-    bar = tqdm(unit=" rows", desc="checking", disable=None if progress else True, leave=False)
-    geo_parts = []
-    writer = None
-    with _io.atomic_path(out_path, overwrite=overwrite) as tmp:
-        first = True
-        for attrs, lon, lat in iter_chunks(in_path, chunk_rows=chunk_rows, layer=layer, csv_format=csv_format):
-            lonlat = (lon, lat) if lon is not None else None
-            res = check_table(attrs, checker, lonlat=lonlat, **options)
-            rows += len(res)
-            statuses.update(res["qpv_status"].value_counts().to_dict())
-            placed = res["qpv_status"].isin(["in_qpv", "in_band", "in_qic", "in_fragile"])
-            quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
-            if ext == ".csv":
-                res.attrs.pop("lonlat", None)
-                writer = _write_csv_chunk(res, tmp, delimiter, writer)
-            else:
-                plon, plat = res.attrs.pop("lonlat")
-                gdf = gpd.GeoDataFrame(res, geometry=gpd.points_from_xy(plon, plat), crs=WGS84)
-                gdf.loc[~np.isfinite(plon) | ~np.isfinite(plat), "geometry"] = None
-                gdf["qpv_eligible"] = gdf["qpv_eligible"].astype(object).where(gdf["qpv_eligible"].notna(), None)
-                if ext == ".gpkg":
-                    gdf.to_file(tmp, driver="GPKG", layer="eligibilite", engine="pyogrio", append=not first)
-                else:
-                    geo_parts.append(gdf)
-            first = False
-            bar.update(len(res))
-        if ext in (".geojson", ".json"):
-            whole = pd.concat(geo_parts, ignore_index=True) if geo_parts else gpd.GeoDataFrame(geometry=[])
-            gpd.GeoDataFrame(whole, crs=WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio")
-        if writer is not None:
-            writer[0].close()
-        if first:  # no row at all: still write a file with the header
-            pd.DataFrame(columns=RESULT_COLUMNS).to_csv(tmp, index=False)
-    bar.close()
-    geocoder = options.get("geocoder")
-    if geocoder is not None:
-        geocoder.close()
+    try:
+        for robust in (False, True):
+            statuses: Counter = Counter()
+            quartiers: Counter = Counter()
+            rows = 0
+            bar = tqdm(unit=" rows", desc="checking", disable=None if progress else True, leave=False)
+            try:
+                with _io.atomic_path(out_path, overwrite=overwrite) as tmp:
+                    writer = _tables.TableWriter(tmp, ext, delimiter=fmt.delimiter if fmt else ",")
+                    chunks = (_tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt,
+                                                  robust=True) if robust
+                              else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer))
+                    for chunk in chunks:
+                        res, lon, lat = _check_chunk(chunk, checker, **options)
+                        rows += len(res)
+                        statuses.update(res["qpv_status"].value_counts().to_dict())
+                        placed = res["qpv_status"].isin(_status.PLACED)
+                        quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
+                        writer.write(res, lon, lat)
+                        bar.update(len(res))
+                    writer.close()
+                break
+            except _Restart as exc:
+                log.warning("%s: %s; reading it again row by row", path.name, exc)
+            finally:
+                bar.close()
+    finally:
+        geocoder = options.get("geocoder")
+        if geocoder is not None:
+            geocoder.close()
     return {
         "input": os.fspath(in_path), "output": os.fspath(out_path), "rows": rows,
         "statuses": dict(sorted(statuses.items(), key=lambda kv: -kv[1])),

@@ -22,7 +22,7 @@ import pyogrio
 import shapely
 
 from . import _archive, _data
-from .batch import sniff_csv
+from ._tables import sniff_csv
 from .config import Settings, get_settings
 from .errors import DataError, InputError
 from .sources import filosofi_source, resolve
@@ -55,11 +55,37 @@ def squares(x_ll: np.ndarray, y_ll: np.ndarray, cell_m: float = 200.0) -> np.nda
     return shapely.box(x_ll, y_ll, x_ll + cell_m, y_ll + cell_m)
 
 
+class _Extent:
+    """A filter box: given in the grid's CRS (``bbox``), or built from a layer in any CRS
+    (``around``, plus ``margin_m``) once the grid's own CRS is known (from its ids or its layer)."""
+
+    def __init__(self, bbox=None, around=None, margin_m: float = 400.0):
+        if around is not None and getattr(around, "crs", None) is None:
+            raise InputError("the layer to load carreaux around has no CRS")
+        self.bbox, self.around, self.margin_m = bbox, around, margin_m
+        self._cache: dict[int, tuple] = {}
+
+    def __bool__(self) -> bool:
+        return self.bbox is not None or self.around is not None
+
+    def in_crs(self, epsg) -> tuple | None:
+        if self.around is None:
+            return self.bbox
+        key = int(epsg)
+        if key not in self._cache:
+            b = self.around.to_crs(epsg=key).total_bounds
+            m = self.margin_m
+            self._cache[key] = (b[0] - m, b[1] - m, b[2] + m, b[3] + m)
+        return self._cache[key]
+
+
 def load_carreaux(
     source: str | Path | None = None,
     *,
     vintage: int | None = None,
     bbox: tuple[float, float, float, float] | None = None,
+    around=None,
+    margin_m: float = 400.0,
     communes: list[str] | None = None,
     layer: str | None = None,
     settings: Settings | None = None,
@@ -76,6 +102,10 @@ def load_carreaux(
     bbox
         ``(xmin, ymin, xmax, ymax)`` in the grid CRS (EPSG:3035 for mainland France): keep only the
         carreaux whose square intersects it.
+    around
+        A GeoDataFrame or GeoSeries in any CRS: keep only the carreaux within ``margin_m`` metres of
+        its extent, the box being built in the grid's own CRS (read from the carreau ids or the
+        layer), so that overseas and re-projected grids are filtered right.
     communes
         Keep only carreaux whose ``lcog_geo`` names one of these INSEE codes (ignored when the file
         has no ``lcog_geo``; use ``bbox`` then).
@@ -83,14 +113,16 @@ def load_carreaux(
     Returns
     -------
     GeoDataFrame with lower-case INSEE columns, ``x_ll``/``y_ll`` (lower-left corner, metres),
-    ``id_status`` (``ok`` or ``invalid_id``) and the square of each carreau in the grid CRS.
+    ``id_status`` (``ok``; ``invalid_id``; ``duplicate`` for a repeated id, kept but counted once)
+    and the square of each carreau in the grid CRS.
     """
     s = settings or get_settings()
     path, label, vintage = resolve(
         source, vintage=vintage, settings=s, official=filosofi_source,
         embedded=(_data.FILOSOFI_2021_CAPSO, 2021, "embedded: INSEE Filosofi 2021, CA du Pays de Saint-Omer"),
         what="carreaux (give a Filosofi CSV, GPKG, parquet or ZIP)")
-    return _read(path, bbox, communes, layer, s, chunk_rows, label=label, vintage=vintage)
+    return _read(path, _Extent(bbox, around, margin_m), communes, layer, s, chunk_rows, label=label,
+                 vintage=vintage)
 
 
 def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -> gpd.GeoDataFrame:
@@ -153,16 +185,21 @@ def _filter(df: pd.DataFrame, bbox, communes) -> pd.DataFrame:
         codes = set(communes)
         keep &= df["lcog_geo"].astype(str).map(
             lambda v: any(v[i:i + 5] in codes for i in range(0, len(v), 5))).to_numpy()
-    elif bbox is not None:
+    elif bbox:
         ids = parse_ids(df["idcar_200m"])
         x, y, cell = ids["x_ll"].to_numpy(), ids["y_ll"].to_numpy(), ids["cell_m"].fillna(200).to_numpy()
-        inside = (x + cell > bbox[0]) & (x < bbox[2]) & (y + cell > bbox[1]) & (y < bbox[3])
+        inside = np.zeros(len(df), dtype=bool)
+        for epsg in pd.unique(ids["epsg"].dropna()):
+            b = bbox.in_crs(epsg) if isinstance(bbox, _Extent) else bbox
+            this = ids["epsg"].to_numpy() == epsg
+            inside |= this & (x + cell > b[0]) & (x < b[2]) & (y + cell > b[1]) & (y < b[3])
         keep &= inside | np.isnan(x)  # unparseable ids are kept, to be reported
     return df[keep]
 
 
 def _read_csv(path: Path, bbox, communes, chunk_rows) -> pd.DataFrame:
-    encoding, delimiter = sniff_csv(path)
+    fmt = sniff_csv(path)
+    encoding, delimiter = fmt.encoding, fmt.delimiter
     parts = []
     from tqdm.auto import tqdm
 
@@ -203,8 +240,15 @@ def _read_gpkg(path: Path, bbox, communes, layer) -> gpd.GeoDataFrame:
         if "lcog_geo" in [f.lower() for f in info["fields"]]:
             col = next(f for f in info["fields"] if f.lower() == "lcog_geo")
             where = " OR ".join(f"{col} LIKE '%{c}%'" for c in sorted(set(communes)) if c.isalnum())
-    gdf = gpd.read_file(path, layer=name, bbox=tuple(bbox) if bbox is not None and where is None else None,
-                        where=where, engine="pyogrio")
+    box = None
+    if bbox and where is None:
+        crs = pyogrio.read_info(path, layer=name).get("crs")
+        if crs is None:
+            raise DataError(f"{path} layer {name} has no CRS")
+        import pyproj
+
+        box = tuple(bbox.in_crs(pyproj.CRS.from_user_input(crs).to_epsg()))
+    gdf = gpd.read_file(path, layer=name, bbox=box, where=where, engine="pyogrio")
     if gdf.crs is None:
         raise DataError(f"{path} layer {name} has no CRS")
     crs = gdf.crs
@@ -234,11 +278,15 @@ def _with_geometry(df: pd.DataFrame, crs_hint=None) -> gpd.GeoDataFrame:
     if not ok.all():
         bad = df.loc[~ok, "idcar_200m"].head(3).tolist()
         log.warning("%d carreau id(s) do not parse (e.g. %s): kept with id_status=invalid_id", (~ok).sum(), bad)
+    dup = (ok & df["idcar_200m"].astype(str).str.strip().duplicated()).to_numpy()
+    if dup.any():
+        log.warning("%d carreau(x) appear more than once (e.g. %s): counted once, the copies kept with "
+                    "id_status=duplicate", dup.sum(), df.loc[dup, "idcar_200m"].head(3).tolist())
     epsg = int(epsgs[0]) if len(epsgs) else (crs_hint.to_epsg() if crs_hint is not None else 3035)
     df["x_ll"] = ids["x_ll"]
     df["y_ll"] = ids["y_ll"]
     df["cell_m"] = ids["cell_m"]
-    df["id_status"] = np.where(ok, "ok", "invalid_id")
+    df["id_status"] = np.where(ok, np.where(dup, "duplicate", "ok"), "invalid_id")
     geom = np.full(len(df), None, dtype=object)
     if ok.any():
         geom[ok.to_numpy()] = squares(ids.loc[ok, "x_ll"].to_numpy(), ids.loc[ok, "y_ll"].to_numpy(),

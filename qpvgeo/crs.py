@@ -51,6 +51,59 @@ TERRITORIES: tuple[Territory, ...] = (
 )
 
 
+def parse_crs(value) -> pyproj.CRS:
+    """A CRS from what a user typed (``EPSG:2154``, ``2154``, a WKT or PROJ string), or an
+    :class:`InputError` that names the value and the fix."""
+    if isinstance(value, pyproj.CRS):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        text = f"EPSG:{text}"
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except pyproj.exceptions.CRSError:
+        raise InputError(f"unknown CRS {value!r}: give an EPSG code such as EPSG:2154 (Lambert-93) or "
+                         "EPSG:4326 (degrees)") from None
+
+
+_NUM = r"[-+]?\d+(?:[.,]\d+)?"
+_PAIR_SEPARATORS = (";", ",", " ", "\t")
+
+
+def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
+    """``(lon, lat, how)`` in WGS84 from a pair typed by a person, or an :class:`InputError` when
+    ``text`` is not a pair of numbers.
+
+    Accepts ``2.26006,50.75359``, the French way ``2,628901;50,517951``, spaces as separators,
+    and, when ``crs`` is given, projected ``X,Y`` (e.g. Lambert-93). Without ``crs``, a pair that
+    is only in a French territory when read as ``lat, lon`` (as copied from a web map) is swapped,
+    and ``how`` says so; a pair out of the degree range asks for the CRS.
+    """
+    import re
+
+    t = str(text).strip()
+    m = None
+    for sep in _PAIR_SEPARATORS:
+        m = re.fullmatch(rf"\s*({_NUM})\s*{re.escape(sep)}\s*({_NUM})\s*", t)
+        if m:
+            break
+    if m is None:
+        raise InputError(f"{text!r} is not a pair of numbers (e.g. 2.26006,50.75359)")
+    a, b = (float(v.replace(",", ".")) for v in m.groups())
+    if crs is not None and parse_crs(crs).is_projected:
+        tr = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True)
+        lon, lat = tr.transform(a, b)
+        if not (np.isfinite(lon) and np.isfinite(lat)):
+            raise InputError(f"{text!r} cannot be converted from {crs} to degrees: check the CRS")
+        return float(lon), float(lat), f"x/y in {crs}"
+    if abs(a) > 180 or abs(b) > 90:
+        raise InputError(f"{text!r} is not LON,LAT in degrees; for projected X,Y give the CRS "
+                         "(--crs EPSG:2154 for Lambert-93)")
+    if territory_of_lonlat(a, b) is None and territory_of_lonlat(b, a) is not None:
+        return b, a, "read as lat, lon (as copied from a web map)"
+    return a, b, "lon, lat"
+
+
 def territory_of_departement(departement: str) -> Territory:
     """The territory of a département code (``"62"``, ``"2A"``, ``"974"``)."""
     code = str(departement).strip().upper()

@@ -1,15 +1,11 @@
 """Is a place eligible? Inside a quartier, inside the band around it (300 m by default), or
-outside; with the quartier's code and name and the distance on the ground (rules.md §2, §5).
+outside; with the quartier's code and name and the distance on the ground (docs/rules.md §2, §5).
 
-Statuses
---------
-``in_qpv``             inside a quartier of class QPV (distance 0)
-``in_band``            outside, at a ground distance below the band distance from a quartier
-                       whose class gets a band (default QPV only)
-``in_qic``             inside a QIC (and not in a QPV's band); ``in_fragile`` likewise
-``outside``            none of the above, in the area the loaded perimeters cover
-``not_covered``        outside the area the loaded perimeters cover: no data is not a "no"
-``outside_territory``  in no French territory (mainland, Antilles, Guyane, Réunion, Mayotte)
+One decider: points (:meth:`Checker.check_lonlat`, :meth:`Checker.check_point`), addresses
+(:meth:`Checker.check_address`), project sites (:meth:`Checker.check_site`), files
+(:func:`qpvgeo.batch.check_file`), maps and the server all go through the same territory,
+coverage and band tests of a :class:`Checker`, and answer with the statuses of
+:mod:`qpvgeo.status`.
 
 Distances are computed in the metric CRS of each territory and divided by the projection's
 local scale factor, which brings them within a few millimetres per kilometre of the geodesic
@@ -18,7 +14,6 @@ distance (checked against ``pyproj.Geod`` in the tests).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -28,52 +23,23 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .crs import TERRITORIES, WGS84, Territory, scale_factor, territory_of_departement
+from . import status as _status
+from .crs import TERRITORIES, WGS84, Territory, scale_factor, territory_of_departement, territory_of_lonlat
 from .errors import InputError
-from .territory import coverage_of
+from .rules import COMPARISONS, Rule  # noqa: F401  (Rule is part of this module's API)
+from .territory import coverage_of, coverage_of_selection
 
 log = logging.getLogger(__name__)
 
-COMPARISONS = ("<", "<=")
 # Largest deviation of a scale factor from 1 in the territories' CRS (Lambert-93: 0.99905-1.0030)
 _K_MARGIN = 1.005
-_STATUSES = np.array(["", "in_qpv", "in_band", "in_qic", "in_fragile", "outside", "not_covered",
-                      "outside_territory"], dtype=object)
+_STATUSES = np.array(("",) + _status.DECIDED + _status.NO_DATA, dtype=object)
 _ST = {name: np.int8(i) for i, name in enumerate(_STATUSES)}
 # band decisions closer than this to the limit are measured exactly
 _UNSURE_M = 0.05
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The eligibility rule. Every value is reported with each answer.
-
-    Parameters
-    ----------
-    band_m
-        Band distance on the ground, in metres (300: fonds de concours "Politique de la Ville").
-    comparison
-        ``"<"`` ("à moins de 300 m", the default) or ``"<="``.
-    band_classes
-        Classes of quartier that get a band (default QPV only; add ``"QIC"`` on request).
-    """
-
-    band_m: float = 300.0
-    comparison: str = "<"
-    band_classes: tuple[str, ...] = ("QPV",)
-
-    def __post_init__(self):
-        if not (isinstance(self.band_m, (int, float)) and np.isfinite(self.band_m) and self.band_m >= 0):
-            raise InputError(f"band distance must be a number of metres >= 0, got {self.band_m!r}")
-        if self.comparison not in COMPARISONS:
-            raise InputError(f"comparison must be '<' or '<=', got {self.comparison!r}")
-        bad = set(self.band_classes) - {"QPV", "QIC", "fragile"}
-        if bad:
-            raise InputError(f"unknown class(es) {sorted(bad)} for the band; use QPV, QIC, fragile")
-
-    def in_band(self, distance_m):
-        d = np.asarray(distance_m, dtype=float)
-        return d < self.band_m if self.comparison == "<" else d <= self.band_m
+# a point closer than this to an outline is on it, hence in the quartier (distances are reported
+# to the centimetre: "0 m" and "outside" must never appear together)
+ON_OUTLINE_M = 0.005
 
 
 @dataclass
@@ -92,6 +58,7 @@ class _Zone:
     inradius_m: float = 0.0  # no point farther than this from every outline is inside a quartier
     touching: np.ndarray | None = None  # quartiers within 1 m of another one
     alone: np.ndarray | None = None  # quartiers with no other within twice the band
+    band_polygons: np.ndarray | None = None  # per quartier, its band (projected), computed once
 
 
 @dataclass
@@ -166,7 +133,7 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
 
 @dataclass
 class PointResults:
-    """Vectorised answer for N points (arrays of length N)."""
+    """Vectorised answer for N points (arrays of length N); see :meth:`Checker.check_lonlat`."""
 
     status: np.ndarray
     code_qp: np.ndarray
@@ -174,10 +141,12 @@ class PointResults:
     classe: np.ndarray
     distance_m: np.ndarray
     quartiers: list = field(default_factory=list)  # per point: list of (code, distance_m)
+    rule: Rule = field(default_factory=Rule)
 
     @property
     def eligible(self) -> np.ndarray:
-        return np.isin(self.status, ["in_qpv", "in_band"])
+        """True / False / None per point (:meth:`Rule.eligible`)."""
+        return self.rule.eligible(self.status)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -188,34 +157,53 @@ class PointResults:
 
 
 class Checker:
-    """Answers eligibility questions against a set of perimeters.
+    """Answers eligibility questions against a set of perimeters: the one decider of qpvgeo.
 
     Parameters
     ----------
     perimeters
-        A frame in the qpvgeo schema (:func:`qpvgeo.perimeters.load_perimeters`), any CRS.
+        A frame in the qpvgeo schema (:func:`qpvgeo.perimeters.load_perimeters`), any CRS. Give
+        the whole layer: what a map or a report *shows* is selected afterwards. A selection made
+        with :func:`qpvgeo.perimeters.select` is accepted, and then covers only what was selected
+        (an EPCI's communes, a département, the selected quartiers themselves): elsewhere the
+        answer is ``not_covered``, never a wrong ``outside``.
     rule
         The :class:`Rule` (band distance, comparison, classes with a band).
     coverage
-        The area (shapely geometry in WGS84) the perimeters cover. Default: the outlines of their
-        départements where qpvgeo ships them (Pas-de-Calais), else their territories' extents.
+        The area the perimeters cover: a shapely geometry in WGS84, or a GeoDataFrame/GeoSeries
+        with a CRS. Default: the outlines of their départements where qpvgeo ships them
+        (Pas-de-Calais), else their territories' extents; narrowed to a selection's area.
     """
 
     def __init__(self, perimeters: gpd.GeoDataFrame, *, rule: Rule | None = None, coverage=None):
+        if not isinstance(perimeters, gpd.GeoDataFrame):
+            raise InputError("the perimeters must be a GeoDataFrame in the qpvgeo schema (see load_perimeters)")
         if perimeters.crs is None:
-            raise InputError("the perimeters have no CRS")
+            raise InputError("the perimeters have no CRS: set it (e.g. gdf.set_crs('EPSG:2154'))")
         if len(perimeters) == 0:
             raise InputError("no quartier loaded: check the filters or the perimeter file")
+        selection = dict(perimeters.attrs.get("qpvgeo_selection") or {})
         self.rule = rule or Rule()
         self.perimeters = perimeters.reset_index(drop=True)
+        self.perimeters.attrs = {}
+        self.selection = selection
         self.codes = self.perimeters["code_qp"].to_numpy(dtype=object)
         self.names = self.perimeters["nom_qp"].to_numpy(dtype=object)
         self.classes = self.perimeters["classe"].to_numpy(dtype=object)
+        self._row_of_code = {c: i for i, c in enumerate(self.codes)}
         vint = self.perimeters["vintage"].dropna().unique()
-        self.vintage = int(vint[0]) if len(vint) == 1 else [int(v) for v in vint]
+        self.vintage = int(vint[0]) if len(vint) == 1 else sorted(int(v) for v in vint)
         deps = self.perimeters["departement"].fillna("").astype(str)
         wgs = self.perimeters.to_crs(WGS84)
-        self.coverage = coverage if coverage is not None else coverage_of([d for d in deps if d])
+        if coverage is None:
+            coverage = coverage_of([d for d in deps if d])
+            if selection:
+                coverage = shapely.intersection(coverage, coverage_of_selection(selection, wgs))
+        elif isinstance(coverage, gpd.GeoDataFrame | gpd.GeoSeries):
+            if coverage.crs is None:
+                raise InputError("the coverage layer has no CRS")
+            coverage = shapely.union_all(coverage.to_crs(WGS84).geometry.values)
+        self.coverage = coverage
         shapely.prepare(self.coverage)
         self.zones: list[_Zone] = []
         terr_of_row = np.array([_territory_key(d, g) for d, g in zip(deps, wgs.geometry)], dtype=object)
@@ -244,10 +232,49 @@ class Checker:
             z.alone = np.ones(len(geoms), dtype=bool)
             z.alone[a[a != b]] = False
 
+    # ------------------------------------------------------------------ the band
+    def _zone_of(self, territory: Territory | None) -> _Zone | None:
+        if territory is None:
+            return None
+        return next((z for z in self.zones if z.territory.key == territory.key), None)
+
+    def _band_polygons(self, zone: _Zone) -> np.ndarray:
+        """Each quartier of the zone buffered by the band distance on the ground (projected metres
+        = ground metres × the scale factor at the quartier), or None for classes without a band.
+        Computed once per zone."""
+        if zone.band_polygons is None:
+            polys = np.full(len(zone.geoms), None, dtype=object)
+            pos = np.flatnonzero(zone.band_mask)
+            if pos.size:
+                c = shapely.centroid(zone.geoms[pos])
+                lon, lat = zone.to_wgs84.transform(shapely.get_x(c), shapely.get_y(c))
+                k = scale_factor(zone.territory.crs, lon, lat)
+                polys[pos] = shapely.buffer(zone.geoms[pos], self.rule.band_m * k, quad_segs=32)
+            zone.band_polygons = polys
+        return zone.band_polygons
+
+    def band_geometry(self, codes=None) -> gpd.GeoDataFrame:
+        """The band around the quartiers of the band classes (``codes``: only these quartiers), one
+        row per territory, in WGS84, with the quartiers themselves left in. This is what maps draw;
+        answers are measured exactly on the ground, not on this polygon."""
+        wanted = None if codes is None else set(codes)
+        parts = []
+        for z in self.zones:
+            polys = self._band_polygons(z)
+            keep = z.band_mask.copy()
+            if wanted is not None:
+                keep &= np.isin(self.codes[z.index], list(wanted))
+            if not keep.any():
+                continue
+            union = shapely.union_all(polys[keep])
+            parts.append(gpd.GeoSeries([union], crs=z.territory.crs).to_crs(WGS84).iloc[0])
+        label = f"Zone des {self.rule.band_m:g} m"
+        return gpd.GeoDataFrame({"nom": [label] * len(parts)}, geometry=parts, crs=WGS84)
+
     # ------------------------------------------------------------------ points
     def rule_dict(self) -> dict:
-        d = dataclasses.asdict(self.rule)
-        d["band_classes"] = list(d["band_classes"])
+        """The rule, the perimeters' vintage and the distance method, reported with each answer."""
+        d = self.rule.as_dict()
         d["vintage"] = self.vintage
         d["distance"] = "ground (projected distance / local scale factor)"
         return d
@@ -255,7 +282,17 @@ class Checker:
     def check_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000) -> PointResults:
         """Classify WGS84 points (arrays of lon, lat). NaN coordinates give ``status`` ''.
 
-        Large arrays are processed in blocks of ``block`` points (same answers, less memory)."""
+        Large arrays are processed in blocks of ``block`` points (same answers, less memory).
+
+        Returns
+        -------
+        PointResults
+            Arrays of length N: ``status`` (see :mod:`qpvgeo.status`), ``code_qp``, ``nom_qp``,
+            ``classe`` of the quartier the point is in, in the band of, or nearest to (empty for
+            ``not_covered``/``outside_territory``), ``distance_m`` (ground metres, 0 inside, NaN
+            without an answer) and ``quartiers`` (per point, the (code, metres) within the band,
+            nearest first). ``eligible`` comes from :meth:`Rule.eligible`.
+        """
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
         if lon.size > 2 * block:
@@ -263,7 +300,7 @@ class Checker:
                                        block=block) for i in range(0, lon.size, block)]
             return PointResults(*(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("status", "code_qp", "nom_qp", "classe", "distance_m")),
-                                quartiers=[q for p in parts for q in p.quartiers])
+                                quartiers=[q for p in parts for q in p.quartiers], rule=self.rule)
         n = lon.size
         # integer codes while working; text once at the end
         status = np.full(n, _ST["outside_territory"], dtype=np.int8)
@@ -278,7 +315,7 @@ class Checker:
             if not in_t.any():
                 continue
             assigned |= in_t
-            zone = next((z for z in self.zones if z.territory.key == t.key), None)
+            zone = self._zone_of(t)
             pos = np.flatnonzero(in_t)
             if zone is None:
                 status[pos] = _ST["not_covered"]
@@ -290,6 +327,10 @@ class Checker:
         if maybe.size:
             covered = shapely.contains_xy(self.coverage, lon[maybe], lat[maybe])
             status[maybe[~covered]] = _ST["not_covered"]
+        # no data: a nearest loaded quartier would not be the nearest quartier
+        nodata = np.isin(status, [_ST["not_covered"], _ST["outside_territory"]])
+        row[nodata] = -1
+        dist[nodata] = np.nan
         has = row >= 0
         text = np.full(n, "", dtype=object)
 
@@ -299,7 +340,7 @@ class Checker:
             return out
 
         return PointResults(_STATUSES[status], column(self.codes), column(self.names), column(self.classes),
-                            dist, quartiers)
+                            dist, quartiers, rule=self.rule)
 
     def _classify_zone(self, zone, lon, lat, pos, status, row, dist, quartiers):
         x, y = zone.to_metric.transform(lon, lat)
@@ -329,7 +370,7 @@ class Checker:
                 _exact(outline, x, y, unsure, dband, qq)
                 qband[unsure] = qq[unsure] if zone.band_outline is None else np.flatnonzero(zone.band_mask)[qq[unsure]]
                 gband = dband / k
-            in_b = self.rule.in_band(gband) & (gband > 0)
+            in_b = self.rule.in_band(gband)
             st[in_b] = _ST["in_band"]
             best = np.where(in_b, qband, best)
             bestd = np.where(in_b, gband, bestd)
@@ -346,7 +387,7 @@ class Checker:
             for a, b in zip(cuts[:-1], cuts[1:]):
                 q = owners[a]
                 sel = order[a:b]
-                ins = shapely.contains_xy(zone.geoms[q], x[sel], y[sel])
+                ins = shapely.intersects_xy(zone.geoms[q], x[sel], y[sel])  # the outline is inside
                 hits_p.append(sel[ins])
                 hits_q.append(np.repeat(np.int64(q), int(ins.sum())))
         other = cand[zone.touching[nearest[cand]]]
@@ -354,15 +395,21 @@ class Checker:
             ip, iq = zone.tree.query(shapely.points(x[other], y[other]), predicate="intersects")
             hits_p.append(other[ip])
             hits_q.append(iq.astype(np.int64))
+        # a point on an outline (to the reported centimetre) is in that quartier
+        on = np.flatnonzero(dproj / k < ON_OUTLINE_M)
+        if on.size:
+            hits_p.append(on)
+            hits_q.append(nearest[on])
         ip = np.concatenate(hits_p) if hits_p else np.empty(0, dtype=np.int64)
         iq = np.concatenate(hits_q) if hits_q else np.empty(0, dtype=np.int64)
         if ip.size:
-            rank = np.where(cls_q[iq] == "QPV", 0, 1)
+            # QPV first; a quartier whose class has no band yields to a QPV's band (the better answer)
+            rank = np.where(cls_q[iq] == "QPV", 0, np.where(zone.band_mask[iq], 1, 2))
             order = np.lexsort((rank, ip))
             ip, iq, rank = ip[order], iq[order], rank[order]
             first = np.r_[True, ip[1:] != ip[:-1]]
             ip, iq, rank = ip[first], iq[first], rank[first]
-            take = (rank == 0) | (st[ip] != _ST["in_band"])
+            take = (rank < 2) | (st[ip] != _ST["in_band"])
             ip, iq = ip[take], iq[take]
             st[ip] = np.where(cls_q[iq] == "QPV", _ST["in_qpv"],
                               np.where(cls_q[iq] == "QIC", _ST["in_qic"], _ST["in_fragile"])).astype(np.int8)
@@ -398,90 +445,204 @@ class Checker:
             quartiers[pos[p]].append((self.codes[zone.index[q]], round(float(d), 2)))
 
     def check_point(self, lon: float, lat: float) -> dict:
-        """Answer for one WGS84 point, as a dict (the shape of ``qpvgeo check --json``)."""
+        """Answer for one WGS84 point (the object of ``qpvgeo check --json`` and ``/api/check``).
+
+        Returns
+        -------
+        dict
+            ``lon``, ``lat`` (rounded to 1e-7°); ``status`` (:mod:`qpvgeo.status`); ``eligible``
+            (True, False, or None when undecided or without data); ``code_qp``, ``nom_qp``,
+            ``classe`` and ``distance_m`` (ground metres, 0 inside) of the quartier the point is
+            in, in the band of, or nearest to (all None for ``not_covered`` and
+            ``outside_territory``); ``quartiers``: every quartier within the band, nearest first,
+            as objects with ``code_qp``, ``nom_qp``, ``classe``, ``distance_m``; ``rule``: the
+            rule, the perimeters' vintage and the distance method.
+        """
         r = self.check_lonlat([lon], [lat])
-        rows = {c: i for i, c in enumerate(self.codes)}
-        out = {
-            "lon": round(float(lon), 7), "lat": round(float(lat), 7),
-            "status": str(r.status[0]), "eligible": bool(r.eligible[0]),
-            "code_qp": r.code_qp[0] or None, "nom_qp": r.nom_qp[0] or None,
-            "classe": r.classe[0] or None,
-            "distance_m": None if np.isnan(r.distance_m[0]) else float(r.distance_m[0]),
-            "quartiers": [
-                {"code_qp": c, "nom_qp": self.names[rows[c]], "classe": self.classes[rows[c]],
-                 "distance_m": d} for c, d in r.quartiers[0]
-            ],
+        return self._answer(float(lon), float(lat), r, 0)
+
+    def _answer(self, lon: float, lat: float, r: PointResults, i: int) -> dict:
+        st = str(r.status[i]) or "invalid_coordinates"
+        decided = st in _status.DECIDED
+        return {
+            "lon": round(lon, 7), "lat": round(lat, 7),
+            "status": st, "eligible": self.rule.eligible(st),
+            "code_qp": (r.code_qp[i] or None) if decided else None,
+            "nom_qp": (r.nom_qp[i] or None) if decided else None,
+            "classe": (r.classe[i] or None) if decided else None,
+            "distance_m": None if not decided or np.isnan(r.distance_m[i]) else float(r.distance_m[i]),
+            "quartiers": [self._quartier(c, d) for c, d in (r.quartiers[i] if r.quartiers else [])],
             "rule": self.rule_dict(),
         }
-        if out["status"] in ("not_covered", "outside_territory"):
-            # no data here: a nearest loaded quartier would not be the nearest quartier
-            out["code_qp"] = out["nom_qp"] = out["classe"] = out["distance_m"] = None
-            out["eligible"] = None
-        return out
+
+    def _quartier(self, code: str, distance_m: float) -> dict:
+        j = self._row_of_code[code]
+        return {"code_qp": code, "nom_qp": self.names[j], "classe": self.classes[j], "distance_m": distance_m}
+
+    def check_points(self, lon, lat) -> list[dict]:
+        """:meth:`check_point` for many WGS84 points at once (same objects, in order)."""
+        lon = np.atleast_1d(np.asarray(lon, dtype=float))
+        lat = np.atleast_1d(np.asarray(lat, dtype=float))
+        r = self.check_lonlat(lon, lat)
+        return [self._answer(float(a), float(b), r, i) for i, (a, b) in enumerate(zip(lon, lat))]
+
+    def check_address(self, query: str, *, geocoder=None, citycode: str = "", postcode: str = "") -> dict:
+        """Geocode an address with the BAN (:class:`qpvgeo.geocode.BanClient`, cached) and answer
+        for the point found: the object of :meth:`check_point`, plus ``address`` and ``geocode``
+        (label, type, score). A vague match (street, commune, low score) gives ``geocode_imprecise``
+        with ``eligible`` None and the vague point's answer in ``indicative_status``; no match gives
+        ``geocode_not_found``. The batch (:func:`qpvgeo.batch.check_table`) grades rows the same way
+        (:meth:`qpvgeo.geocode.GeocodeResult.row_status`)."""
+        from .geocode import BanClient
+
+        g = (geocoder or BanClient()).search(query, citycode=citycode, postcode=postcode)
+        row_status = g.row_status
+        if g.lon is None or g.lat is None:
+            ans = {"lon": None, "lat": None, "status": row_status or "geocode_not_found", "eligible": None,
+                   "code_qp": None, "nom_qp": None, "classe": None, "distance_m": None, "quartiers": [],
+                   "rule": self.rule_dict()}
+        else:
+            ans = self.check_point(g.lon, g.lat)
+            if row_status:  # too vague to decide: the answer for the vague point is indicative only
+                ans["indicative_status"] = ans["status"]
+                ans["indicative_distance_m"] = ans["distance_m"]
+                ans.update(status=row_status, eligible=None, code_qp=None, nom_qp=None, classe=None,
+                           distance_m=None, quartiers=[])
+        return {"address": query, **ans, "geocode": g.as_dict()}
 
     # ------------------------------------------------------------------ sites
-    def check_site(self, site: gpd.GeoDataFrame | shapely.Geometry, *, crs=None) -> dict:
-        """Answer for a project site (polygon or multipolygon).
+    def check_site(self, site, *, crs=None) -> dict:
+        """Answer for a project site (polygon or multipolygon), through the same territory,
+        coverage and band tests as a point.
 
-        Reports whether any part, the centroid and the whole site lie in a QPV and in the
-        eligible zone (quartiers of the band classes ∪ their band), the site's area (m², on the
-        ground) inside each, and the nearest quartier with its ground distance.
+        Parameters
+        ----------
+        site
+            A GeoDataFrame or GeoSeries with a CRS (its features are merged into one site), or a
+            shapely polygon together with ``crs``. A bare geometry without ``crs`` is refused.
+        crs
+            CRS of a bare shapely geometry (e.g. ``"EPSG:4326"``, ``"EPSG:2154"``).
+
+        Returns
+        -------
+        dict
+            ``status``: ``in_qpv`` when any part of the site lies in a QPV, ``in_band`` when any
+            part is within the band, ``in_qic``/``in_fragile`` when any part lies in such a
+            quartier, ``outside`` when none does and the whole site lies in the area the
+            perimeters cover, else ``not_covered`` (or ``outside_territory``); ``eligible``
+            (True/False/None); ``area_m2`` (the site's area on the ground); ``in_qpv`` and
+            ``in_eligible_zone`` (QPV ∪ band): each ``any_part``, ``centroid``, ``whole`` (bools,
+            None without data) and ``area_m2`` inside; ``code_qp``, ``nom_qp``, ``classe``,
+            ``distance_m`` of the nearest quartier (None without data); ``centroid``: ``lon``,
+            ``lat`` and the point answer's ``status``; ``quartiers`` within the band, nearest first
+            (same objects as for a point); ``rule``.
         """
-        if isinstance(site, gpd.GeoDataFrame | gpd.GeoSeries):
-            if site.crs is None:
-                raise InputError("the site has no CRS: set it, or give WKT with --crs")
-            geom_wgs = shapely.union_all(site.to_crs(WGS84).geometry.values)
-        else:
-            geom_wgs = site
-            if crs is not None:
-                geom_wgs = gpd.GeoSeries([site], crs=crs).to_crs(WGS84).iloc[0]
-        if geom_wgs is None or geom_wgs.is_empty:
-            raise InputError("the site geometry is empty")
-        if geom_wgs.geom_type not in ("Polygon", "MultiPolygon"):
-            raise InputError(f"a site must be a polygon or multipolygon, got a {geom_wgs.geom_type}; "
-                             "for a point use `qpvgeo check LON,LAT`")
-        if not geom_wgs.is_valid:
-            geom_wgs = shapely.make_valid(geom_wgs)
+        geom_wgs = _site_geometry(site, crs)
         c = geom_wgs.centroid
-        zone = next((z for z in self.zones if z.territory.contains_lonlat(c.x, c.y)), None)
-        if zone is None:
-            return {"status": "not_covered", "rule": self.rule_dict()}
-        site_m = shapely.transform(geom_wgs, lambda xy: np.column_stack(zone.to_metric.transform(xy[:, 0], xy[:, 1])))
-        k = float(scale_factor(zone.territory.crs, c.x, c.y)[0])
-        hits = zone.tree.query(site_m, predicate="dwithin", distance=self.rule.band_m * _K_MARGIN + 1)
-        cls = self.classes[zone.index]
-        qpv_geoms = zone.geoms[hits[cls[hits] == "QPV"]]
-        band_geoms = zone.geoms[hits[zone.band_mask[hits]]]
-        qpv_union = shapely.union_all(qpv_geoms) if qpv_geoms.size else shapely.Polygon()
-        # band in projected metres = ground band × k
-        zone_union = (shapely.union_all([shapely.buffer(g, self.rule.band_m * k, quad_segs=32)
-                                         for g in band_geoms]) if band_geoms.size else shapely.Polygon())
-        d_band = (min(shapely.distance(site_m, g) for g in band_geoms) / k) if band_geoms.size else np.inf
         centroid = self.check_point(c.x, c.y)
-        area = site_m.area / k**2
+        out = {"status": None, "eligible": None, "area_m2": None,
+               "in_qpv": dict.fromkeys(("any_part", "centroid", "whole", "area_m2")),
+               "in_eligible_zone": dict.fromkeys(("any_part", "centroid", "whole", "area_m2")),
+               "code_qp": None, "nom_qp": None, "classe": None, "distance_m": None,
+               "centroid": {"lon": round(c.x, 7), "lat": round(c.y, 7), "status": centroid["status"]},
+               "quartiers": [], "rule": self.rule_dict()}
+        territory = territory_of_lonlat(c.x, c.y)
+        if territory is None:
+            from pyproj import Geod
+
+            area, _ = Geod(ellps="GRS80").geometry_area_perimeter(shapely.geometry.polygon.orient(geom_wgs)
+                                                                  if geom_wgs.geom_type == "Polygon" else geom_wgs)
+            out.update(status="outside_territory", area_m2=round(abs(area), 1))
+            return out
+        to_metric = pyproj.Transformer.from_crs(WGS84, territory.crs, always_xy=True)
+        site_m = shapely.transform(geom_wgs, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
+        k = float(scale_factor(territory.crs, c.x, c.y)[0])
+        out["area_m2"] = round(site_m.area / k**2, 1)
+        zone = self._zone_of(territory)
+        if zone is None:
+            out["status"] = "not_covered"
+            return out
+        cls = self.classes[zone.index]
+        reach = zone.tree.query(site_m, predicate="dwithin", distance=self.rule.band_m * _K_MARGIN + 1)
+        d = shapely.distance(site_m, zone.geoms[reach]) / k
+        d = np.where(d < ON_OUTLINE_M, 0.0, d)
+        touches = shapely.intersects(site_m, zone.geoms[reach]) | (d == 0)
+        in_band = zone.band_mask[reach] & self.rule.in_band(d)
+        qpv = reach[cls[reach] == "QPV"]
+        qpv_union = shapely.union_all(zone.geoms[qpv]) if qpv.size else shapely.Polygon()
+        polys = self._band_polygons(zone)
+        eligible_parts = list(zone.geoms[qpv]) + [p for p in polys[reach[zone.band_mask[reach]]]]
+        zone_union = shapely.union_all(eligible_parts) if eligible_parts else shapely.Polygon()
+        # the order of a point's answer: QPV, a quartier with a band, the band, any other quartier
+        touched_band_class = touches & zone.band_mask[reach]
+        if touches[cls[reach] == "QPV"].any():
+            st = "in_qpv"
+        elif touched_band_class.any():
+            st = _status.INSIDE_OF_CLASS[cls[reach][touched_band_class][0]]
+        elif in_band.any():
+            st = "in_band"
+        elif touches.any():
+            st = _status.INSIDE_OF_CLASS[cls[reach][touches][0]]
+        elif shapely.covers(self.coverage, geom_wgs):
+            st = "outside"
+        else:
+            st = "not_covered"
+        out.update(status=st, eligible=self.rule.eligible(st))
+        if st == "not_covered":
+            return out
+        any_eligible = bool(touches[cls[reach] == "QPV"].any() or in_band.any())
+        out["in_qpv"] = {"any_part": bool(touches[cls[reach] == "QPV"].any()),
+                         "centroid": centroid["status"] == "in_qpv",
+                         "whole": bool(qpv_union.covers(site_m)),
+                         "area_m2": round(qpv_union.intersection(site_m).area / k**2, 1)}
+        out["in_eligible_zone"] = {"any_part": any_eligible, "centroid": bool(centroid["eligible"]),
+                                   "whole": bool(zone_union.covers(site_m)),
+                                   "area_m2": round(zone_union.intersection(site_m).area / k**2, 1)}
         near_i, near_d = zone.tree.query_nearest(site_m, return_distance=True)
-        nearest = zone.index[near_i[0]]
-        return {
-            "status": ("in_qpv" if qpv_union.intersects(site_m) else
-                       "in_band" if self.rule.in_band(d_band) else "outside"),
-            "area_m2": round(area, 1),
-            "in_qpv": {"any_part": bool(qpv_union.intersects(site_m)),
-                       "centroid": centroid["status"] == "in_qpv",
-                       "whole": bool(qpv_union.covers(site_m)),
-                       "area_m2": round(qpv_union.intersection(site_m).area / k**2, 1)},
-            "in_eligible_zone": {"any_part": bool(self.rule.in_band(d_band) or qpv_union.intersects(site_m)),
-                                 "centroid": bool(centroid["eligible"]),
-                                 "whole": bool(zone_union.covers(site_m)),
-                                 "area_m2": round(zone_union.intersection(site_m).area / k**2, 1)},
-            "code_qp": self.codes[nearest], "nom_qp": self.names[nearest],
-            "classe": self.classes[nearest],
-            "distance_m": round(float(near_d[0]) / k, 2),
-            "centroid": {"lon": c.x, "lat": c.y, "status": centroid["status"]},
-            "quartiers": [{"code_qp": self.codes[zone.index[q]],
-                           "distance_m": round(float(shapely.distance(site_m, zone.geoms[q])) / k, 2)}
-                          for q in hits],
-            "rule": self.rule_dict(),
-        }
+        j = int(near_i[0])
+        dn = float(near_d[0]) / k
+        row = zone.index[j]
+        out.update(code_qp=self.codes[row], nom_qp=self.names[row], classe=self.classes[row],
+                   distance_m=0.0 if dn < ON_OUTLINE_M else round(dn, 2))
+        within = np.flatnonzero(self.rule.in_band(d) | touches)
+        order = within[np.argsort(d[within], kind="stable")]
+        out["quartiers"] = [self._quartier(self.codes[zone.index[reach[i]]], round(float(d[i]), 2)) for i in order]
+        return out
+
+
+def _site_geometry(site, crs):
+    """One valid (multi)polygon in WGS84 from a frame with a CRS, or a shapely geometry and ``crs``."""
+    if isinstance(site, gpd.GeoDataFrame | gpd.GeoSeries):
+        if site.crs is None:
+            raise InputError("the site has no CRS: set one (e.g. gdf.set_crs('EPSG:2154'))")
+        if len(site) == 0:
+            raise InputError("the site holds no feature")
+        geom_wgs = shapely.union_all(site.to_crs(WGS84).geometry.values)
+    elif isinstance(site, shapely.Geometry):
+        if crs is None:
+            raise InputError("a bare geometry has no CRS: pass crs= (e.g. crs='EPSG:4326' for degrees, "
+                             "'EPSG:2154' for Lambert-93), or a GeoDataFrame with its CRS")
+        from .crs import parse_crs
+
+        geom_wgs = gpd.GeoSeries([site], crs=parse_crs(crs)).to_crs(WGS84).iloc[0]
+    else:
+        raise InputError(f"a site must be a GeoDataFrame, a GeoSeries or a shapely polygon, got {type(site).__name__}")
+    if geom_wgs is None or geom_wgs.is_empty:
+        raise InputError("the site geometry is empty")
+    if geom_wgs.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InputError(f"a site must be a polygon or multipolygon, got a {geom_wgs.geom_type}; "
+                         "for a point check its coordinates instead")
+    if not np.isfinite(shapely.get_coordinates(geom_wgs)).all():
+        raise InputError("the site's coordinates could not be converted to degrees: check its CRS")
+    x0, y0, x1, y1 = geom_wgs.bounds
+    if min(x0, x1) < -180 or max(x0, x1) > 180 or min(y0, y1) < -90 or max(y0, y1) > 90:
+        raise InputError(f"the site's coordinates ({x0:.0f}, {y0:.0f}) are not degrees: projected "
+                         "coordinates (e.g. Lambert-93) need their CRS (crs='EPSG:2154', --crs EPSG:2154)")
+    if not geom_wgs.is_valid:
+        geom_wgs = shapely.make_valid(geom_wgs)
+        polys = [g for g in shapely.get_parts(geom_wgs) if g.geom_type in ("Polygon", "MultiPolygon")]
+        geom_wgs = shapely.union_all(polys) if polys else geom_wgs
+    return geom_wgs
 
 
 def _territory_key(departement: str, geom_wgs) -> str:

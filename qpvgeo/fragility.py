@@ -27,30 +27,10 @@ from scipy.sparse.csgraph import connected_components
 
 from .crs import metric_crs, scale_factor
 from .errors import DataError, InputError, NotFoundError
+from .rules import FragilityRule  # noqa: F401  (part of this module's API)
 from .territory import communes_of_epci, epci_name, load_communes, load_membership
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FragilityRule:
-    """Parameters of the flag (defaults: CAPSO "Quartiers 2030", 004:895-899)."""
-
-    factor: float = 2.0
-    comparison: str = ">="
-    min_households: float = 50.0
-    min_individuals: float = 100.0
-    contact: str = "edge"
-
-    def __post_init__(self):
-        if not self.factor > 0:
-            raise InputError(f"factor must be > 0, got {self.factor!r}")
-        if self.comparison not in (">=", ">"):
-            raise InputError(f"comparison must be '>=' or '>', got {self.comparison!r}")
-        if self.min_households < 0 or self.min_individuals < 0:
-            raise InputError("minimum households and individuals must be >= 0")
-        if self.contact not in ("edge", "corner"):
-            raise InputError(f"contact must be 'edge' or 'corner', got {self.contact!r}")
 
 
 @dataclass
@@ -100,7 +80,9 @@ def _statuses(c: gpd.GeoDataFrame) -> np.ndarray:
            | (pauv > men + 0.5))
     status[bad] = "invalid_counts"
     status[~bad & (men == 0)] = "no_households"
-    status[c["id_status"].to_numpy() == "invalid_id"] = "invalid_id"
+    ids = c["id_status"].to_numpy()
+    status[ids == "invalid_id"] = "invalid_id"
+    status[ids == "duplicate"] = "duplicate"
     return status
 
 
@@ -121,8 +103,8 @@ def reference_rate(carreaux: gpd.GeoDataFrame, *, population: float | None = Non
 
 
 def flag(carreaux: gpd.GeoDataFrame, reference, rule: FragilityRule) -> gpd.GeoDataFrame:
-    """Add ``status``, ``rate``, ``ratio``, ``flagged`` and ``reference`` to each carreau (a new
-    frame). ``reference`` is one rate, or one per carreau (the rate of its EPCI)."""
+    """Add ``status``, ``rate``, ``ratio``, ``flagged`` and ``reference_rate`` to each carreau (a
+    new frame). ``reference`` is one rate, or one per carreau (the rate of its EPCI)."""
     ref = np.broadcast_to(np.asarray(reference, dtype=float), (len(carreaux),))
     if len(ref) and not (np.isfinite(ref).all() and (ref > 0).all()):
         raise InputError(f"the reference rate must be > 0, got {reference!r}")
@@ -140,7 +122,7 @@ def flag(carreaux: gpd.GeoDataFrame, reference, rule: FragilityRule) -> gpd.GeoD
     out["status"] = st
     out["rate"] = rate
     out["ratio"] = rate / ref
-    out["reference"] = ref
+    out["reference_rate"] = ref
     out["flagged"] = (st == "ok") & rate_ok & size_ok
     return out
 
@@ -197,7 +179,7 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
     lab = group(sel, contact=contact, partition=sel["epci"].to_numpy())
     sel["_z"] = lab
     sel["_imputed"] = (sel["i_est_200"] == 1).astype(int)
-    agg = sel.groupby("_z").agg(epci=("epci", "first"), reference=("reference", "first"),
+    agg = sel.groupby("_z").agg(epci=("epci", "first"), reference_rate=("reference_rate", "first"),
                                 carreaux=("idcar_200m", "size"), households=("men", "sum"),
                                 individuals=("ind", "sum"), poor_households=("men_pauv", "sum"),
                                 carreaux_imputed=("_imputed", "sum"), _first=("y_ll", "max"))
@@ -212,7 +194,7 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
         geoms.loc[multi] = several.groupby("_z").geometry.apply(lambda g: shapely.union_all(g.values))
     out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=flagged.crs)
     out["rate"] = out["poor_households"] / out["households"]
-    out["ratio"] = out["rate"] / out["reference"]
+    out["ratio"] = out["rate"] / out["reference_rate"]
     pairs = sel.loc[sel["insee"] != "", ["_z", "insee"]].drop_duplicates().sort_values(["_z", "insee"])
     comm = pairs.groupby("_z")["insee"].agg(list).reindex(agg.index)
     comm = comm.map(lambda v: v if isinstance(v, list) else [])
@@ -275,97 +257,222 @@ def _qpv_relations(out: gpd.GeoDataFrame, sel: gpd.GeoDataFrame, perimeters) -> 
 
 
 # ------------------------------------------------------------------------- population
-def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame) -> pd.DataFrame:
+def load_grid(source=None, *, epci: str | None = None, vintage: int | None = None, membership=None,
+              communes=None, settings=None):
+    """The carreaux, membership table and commune outlines a fragility run needs.
+
+    With ``epci``, only the carreaux of its communes (``lcog_geo``), or for a grid without it,
+    those within 400 m of its communes' outlines, are read. ``membership`` and ``communes`` are
+    paths (default: the embedded Pas-de-Calais tables). Returns ``(carreaux, membership table,
+    commune outlines or None)``.
+    """
+    from .carreaux import load_carreaux
+
+    table = load_membership(membership)
+    outlines = load_communes(communes) if communes else None
+    around = codes = None
+    if epci:
+        codes = communes_of_epci(epci, table)
+        shapes = (outlines if outlines is not None else load_communes())
+        shapes = shapes[shapes["insee"].isin(codes)]
+        around = shapes if len(shapes) else None
+    grid = load_carreaux(source, vintage=vintage, around=around, communes=codes, settings=settings)
+    return grid, table, outlines
+
+
+def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame | None = None, *, source=None,
+               vintage: int | None = None, settings=None) -> pd.DataFrame:
     """Individuals, households and poor households of each perimeter from the carreaux, each
     carreau weighted by the share of its area inside the perimeter; with the poverty rate and the
-    share of the perimeter's area covered by carreaux."""
+    share of the perimeter's area covered by carreaux. Without ``carreaux``, those of ``source``
+    (default: the embedded extract) around the perimeters are read.
+
+    Returns
+    -------
+    DataFrame
+        One row per perimeter: ``code_qp``, ``nom_qp``, ``coverage`` (``covered``; ``partial`` when
+        part of the quartier lies beyond the loaded grid's extent; ``not_covered`` when no carreau
+        of the loaded grid reaches it, and then every figure is empty: no data is not zero),
+        ``individuals``, ``households``, ``poor_households``, ``rate``, ``carreaux``,
+        ``imputed_share``, ``area_covered_share``, ``method`` (``area-weighted``), ``source``.
+    """
     if perimeters.crs is None:
         raise InputError("the perimeters have no CRS")
+    if carreaux is None:
+        from .carreaux import load_carreaux
+
+        carreaux = load_carreaux(source, vintage=vintage, around=perimeters, settings=settings)
     per = perimeters.to_crs(carreaux.crs)
     valid = carreaux[carreaux["id_status"] == "ok"]
     tree = shapely.STRtree(valid.geometry.values)
+    if len(valid):
+        cell = float(valid["cell_m"].max())
+        x0, y0, x1, y1 = valid.total_bounds
+        extent = shapely.box(x0 - cell, y0 - cell, x1 + cell, y1 + cell)
+    else:
+        extent = shapely.Polygon()
     rows = []
     for code, name, geom in zip(per["code_qp"], per["nom_qp"], per.geometry.values):
         hits = tree.query(geom, predicate="intersects")
         cells = valid.iloc[hits]
         inter = shapely.area(shapely.intersection(cells.geometry.values, geom))
         w = inter / (cells["cell_m"].to_numpy() ** 2)
+        if not (w > 0).any():
+            rows.append({"code_qp": code, "nom_qp": name, "coverage": "not_covered", "individuals": None,
+                         "households": None, "poor_households": None, "rate": None, "carreaux": 0,
+                         "imputed_share": None, "area_covered_share": None, "method": "area-weighted",
+                         "source": carreaux.attrs.get("source")})
+            continue
         ind = float((cells["ind"].to_numpy() * w).sum())
         men = float((cells["men"].to_numpy() * w).sum())
         pauv = float((cells["men_pauv"].to_numpy() * w).sum())
-        rows.append({"code_qp": code, "nom_qp": name, "individuals": round(ind, 1), "households": round(men, 1),
+        rows.append({"code_qp": code, "nom_qp": name,
+                     "coverage": "covered" if extent.covers(geom) else "partial",
+                     "individuals": round(ind, 1), "households": round(men, 1),
                      "poor_households": round(pauv, 1), "rate": round(pauv / men, 4) if men else None,
                      "carreaux": int((w > 0).sum()),
-                     "imputed_share": round(float((w * (cells["i_est_200"].to_numpy() == 1)).sum() / w.sum()), 3)
-                     if w.sum() else None,
-                     "area_covered_share": round(float(inter.sum() / geom.area), 4) if geom.area else None})
+                     "imputed_share": round(float((w * (cells["i_est_200"].to_numpy() == 1)).sum() / w.sum()), 3),
+                     "area_covered_share": round(float(inter.sum() / geom.area), 4) if geom.area else None,
+                     "method": "area-weighted", "source": carreaux.attrs.get("source")})
     return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------- whole job
+PARTIAL_BELOW = 0.85  # individuals of the grid / known population under which an EPCI is partly covered
+
+
 def fragility(
     carreaux: gpd.GeoDataFrame,
     *,
-    epci: str,
+    epci: str | list[str] | None = None,
     perimeters: gpd.GeoDataFrame | None = None,
     rule: FragilityRule | None = None,
-    reference: float | None = None,
+    reference_rate: float | None = None,
     known_population: float | None = None,
     membership: pd.DataFrame | None = None,
     communes: gpd.GeoDataFrame | None = None,
+    allow_partial: bool = False,
 ) -> FragilityResult:
-    """Flag the carreaux of an EPCI and group them into candidate zones.
+    """Flag the carreaux of one EPCI, several, or every EPCI of the grid, and group them into
+    candidate zones; each carreau is compared with the reference rate of its own EPCI, and zones
+    never cross an EPCI limit. The one orchestrator of fragility.
 
     Parameters
     ----------
     carreaux
-        From :func:`qpvgeo.carreaux.load_carreaux` (any territory; those of ``epci`` are kept).
+        From :func:`qpvgeo.carreaux.load_carreaux` (any territory; those of the EPCI are kept).
     epci
-        SIREN of the EPCI (CAPSO: 200069037).
+        SIREN of an EPCI (CAPSO: 200069037), a list of them, or None for every EPCI of the grid.
     perimeters
         QPV perimeters, to measure each zone's overlap with and distance to the QPV.
-    reference
-        The reference poverty rate (a fraction, e.g. 0.1724) instead of the EPCI's computed one.
+    reference_rate
+        The reference poverty rate (a fraction, e.g. 0.1724) instead of the computed one (one EPCI only).
     known_population
-        Population of the EPCI to report coverage against (default: Σ ``pmun`` of its communes in
-        the membership table).
+        Population of the (one) EPCI to report coverage against (default: Σ ``pmun`` of its
+        communes in the membership table).
+    allow_partial
+        An EPCI asked for by name whose carreaux miss some of its communes, or hold fewer than
+        85 % of its population, is refused (its reference rate would be wrong) unless this is
+        True; every output then says ``partial``. With ``epci=None`` partly covered EPCI (at the
+        edge of an extract) are kept and marked.
+
+    Returns
+    -------
+    FragilityResult
+        ``carreaux`` (the input columns, ``insee``, ``epci``, ``status``, ``rate``, ``ratio``,
+        ``reference_rate``, ``flagged``, ``zone_id``, ``qpv_share``, ``partial``), ``zones`` (see
+        :func:`zones`, plus ``nom_epci`` and ``partial``) and ``summary``, a dict of the same shape
+        whatever ``epci`` is: ``epci`` (a list, one record per EPCI: ``epci``, ``nom_epci``,
+        ``reference_rate``, ``reference_method``, ``computed_reference_rate``, ``carreaux``,
+        ``households``, ``poor_households``, ``individuals``, ``population``,
+        ``individuals_share_of_population``, ``communes``, ``communes_without_carreau``,
+        ``partial``, ``flagged_carreaux``, ``zones``), ``carreaux``, ``carreaux_without_epci``,
+        ``carreaux_status``, ``flagged_carreaux``, ``flagged_imputed``, ``flagged_households``,
+        ``flagged_individuals``, ``zones`` (records), ``zones_count``, ``partial``, ``rule``,
+        ``source``, ``vintage``.
     """
     rule = rule or FragilityRule()
     table = load_membership() if membership is None else membership
-    name = epci_name(epci, table)
-    members = communes_of_epci(epci, table)
+    wanted = None if epci is None else ([str(epci)] if isinstance(epci, str) else [str(e) for e in epci])
+    if reference_rate is not None:
+        if wanted is None or len(wanted) != 1:
+            raise InputError("a given reference rate applies to one EPCI; each EPCI has its own otherwise")
+        if not 0 < reference_rate < 1:
+            raise InputError(f"the reference rate is a fraction between 0 and 1 (e.g. 0.1724), got {reference_rate!r}")
+    names_epci = dict(zip(table["siren_epci"], table["nom_epci"]))
+    for e in wanted or []:
+        epci_name(e, table)  # an unknown SIREN is an error that says how to fix it
+    source, vintage = carreaux.attrs.get("source"), carreaux.attrs.get("vintage")
     c = assign_communes(carreaux, communes=communes, membership=table)
-    mine = c[c["epci"] == str(epci)]
-    if mine.empty:
-        raise NotFoundError(
-            f"no carreau of the loaded grid lies in EPCI {epci} ({name}): load the Filosofi file that "
-            "covers it (--carreaux), and the commune outlines (--communes) when it has no lcog_geo"
-        )
-    if known_population is None:
-        pm = table.loc[table["siren_epci"] == str(epci), "pmun"]
-        known_population = float(pm.sum()) if pm.notna().any() else None
-    ref_info = reference_rate(mine, population=known_population)
-    covered_communes = set(mine["insee"])
-    missing = sorted(set(members) - covered_communes)
-    ref_info["communes"] = len(members)
-    ref_info["communes_without_carreau"] = missing
-    share = ref_info["individuals_share_of_population"]
-    partial = bool(missing) or (share is not None and share < 0.85)
-    ref_info["partial"] = partial
+    c.attrs = {}  # pandas copies attrs on every operation: costly on millions of rows
+    known = c["epci"].to_numpy() != ""
+    if wanted is None:
+        mine = c[known]
+    else:
+        mine = c[c["epci"].isin(wanted)]
+        absent = [e for e in wanted if not (mine["epci"] == e).any()]
+        if absent:
+            raise NotFoundError(
+                f"no carreau of the loaded grid lies in EPCI {', '.join(absent)} "
+                f"({', '.join(names_epci.get(e) or '?' for e in absent)}): load the Filosofi file that covers "
+                "it, and commune outlines when the file has no lcog_geo")
+    # carreaux that cannot be placed in an EPCI (no lcog_geo and no geometry) stay in the output
+    unplaced = c[~known & (c["id_status"] != "ok").to_numpy()]
+    st = _statuses(mine)
+    use = np.isin(st, ["ok", "no_households"])
+    sums = pd.DataFrame({"epci": mine["epci"].to_numpy()[use], "households": mine["men"].to_numpy()[use],
+                         "poor_households": mine["men_pauv"].to_numpy()[use],
+                         "individuals": mine["ind"].to_numpy()[use]}).groupby("epci").sum()
+    sums = sums.reindex(sorted(set(mine["epci"])), fill_value=0.0)
+    sums["computed_reference_rate"] = sums["poor_households"] / sums["households"].where(sums["households"] > 0)
+    no_ref = sorted(sums.index[~(sums["computed_reference_rate"] > 0)])
+    if no_ref and wanted is not None:
+        raise DataError(f"the carreaux of EPCI {', '.join(no_ref)} hold no (poor) household: no reference rate "
+                        "can be computed")
+    if no_ref:
+        log.warning("%d EPCI have no poor household or no household at all: left out (%s…)", len(no_ref),
+                    ", ".join(no_ref[:5]))
+    sums = sums.drop(index=no_ref)
+    sums["reference_rate"] = reference_rate if reference_rate is not None else sums["computed_reference_rate"]
+    sums["reference_method"] = "given" if reference_rate is not None else "computed: Σ men_pauv / Σ men"
+    # coverage of each EPCI by the grid: communes without carreau, people against the known population
+    members = table.groupby("siren_epci")["insee"].agg(list)
+    pop = table.groupby("siren_epci")["pmun"].sum(min_count=1)
+    covered = mine.groupby("epci")["insee"].agg(lambda v: set(v))
+    rows = []
+    for e, r in sums.iterrows():
+        ms = members.get(e, [])
+        population_e = known_population if (known_population is not None and wanted and len(wanted) == 1) else (
+            None if pd.isna(pop.get(e, np.nan)) else float(pop[e]))
+        share = None if not population_e else round(float(r["individuals"]) / population_e, 4)
+        missing = sorted(set(ms) - covered.get(e, set()))
+        rows.append({"epci": e, "nom_epci": names_epci.get(e), "reference_rate": float(r["reference_rate"]),
+                     "reference_method": r["reference_method"],
+                     "computed_reference_rate": float(r["computed_reference_rate"]),
+                     "carreaux": int((mine["epci"] == e).sum()), "households": round(float(r["households"]), 1),
+                     "poor_households": round(float(r["poor_households"]), 1),
+                     "individuals": round(float(r["individuals"]), 1), "population": population_e,
+                     "individuals_share_of_population": share, "communes": len(ms),
+                     "communes_without_carreau": missing,
+                     "partial": bool(missing) or share is None or share < PARTIAL_BELOW})
+    per_epci = pd.DataFrame(rows).set_index("epci") if rows else pd.DataFrame(columns=["partial"])
+    partial = per_epci.index[per_epci["partial"].astype(bool)].tolist()
     if partial:
-        msg = (f"the grid covers EPCI {epci} only partly: {len(missing)} of {len(members)} communes without "
-               f"carreau, individuals = {share:.0%} of the population" if share is not None else
-               f"the grid covers EPCI {epci} only partly: {len(missing)} communes without carreau")
-        warnings.warn(msg, stacklevel=2)
-        log.warning(msg)
-    computed = ref_info["reference_rate"]
-    if reference is not None:
-        if not 0 < reference < 1:
-            raise InputError(f"--reference-rate is a fraction between 0 and 1 (e.g. 0.1724), got {reference!r}")
-        ref_info["reference_rate"] = reference
-    ref_info["reference_method"] = "given" if reference is not None else "computed: Σ men_pauv / Σ men"
-    ref_info["computed_reference_rate"] = computed
-    ref = ref_info["reference_rate"]
+        detail = "; ".join(
+            f"{e}: {len(per_epci.at[e, 'communes_without_carreau'])} of {per_epci.at[e, 'communes']} communes "
+            "without carreau, individuals = "
+            + ("unknown share" if per_epci.at[e, "individuals_share_of_population"] is None
+               else f"{per_epci.at[e, 'individuals_share_of_population']:.1%}") + " of the population"
+            for e in partial[:3])
+        if wanted is not None and not allow_partial:
+            raise DataError(f"the loaded grid covers only part of EPCI {', '.join(partial)} ({detail}): its reference "
+                            "rate and flags would be wrong. Load the Filosofi file that covers the whole EPCI, "
+                            "or allow a partial result (allow_partial=True, --allow-partial), whose outputs are "
+                            "all marked partial")
+        warnings.warn(f"partial coverage, outputs marked partial: {detail}"
+                      + (f" (+{len(partial) - 3} EPCI)" if len(partial) > 3 else ""), stacklevel=2)
+    mine = mine[mine["epci"].isin(per_epci.index)]
+    ref = mine["epci"].map(per_epci["reference_rate"]).to_numpy(dtype=float)
     flagged = flag(mine, ref, rule)
     if perimeters is not None and len(perimeters):
         # once for every carreau; the zones' statistics reuse it
@@ -375,81 +482,32 @@ def fragility(
     flagged["zone_id"] = zone_of
     if "qpv_share" in flagged.columns:
         flagged["qpv_share"] = flagged["qpv_share"].round(4)
-    f = flagged["flagged"]
-    summary = {
-        "epci": str(epci), "nom_epci": name,
-        "reference_rate": ref, **{k: v for k, v in ref_info.items() if k != "reference_rate"},
-        "carreaux_status": flagged["status"].value_counts().to_dict(),
-        "flagged_carreaux": int(f.sum()),
-        "flagged_imputed": int((f & (flagged["i_est_200"] == 1)).sum()),
-        "flagged_households": round(float(flagged.loc[f, "men"].sum()), 1),
-        "flagged_individuals": round(float(flagged.loc[f, "ind"].sum()), 1),
-        "zones": _zone_records(zt),
-        "rule": asdict(rule),
-        "source": carreaux.attrs.get("source"), "vintage": carreaux.attrs.get("vintage"),
-    }
-    return FragilityResult(flagged, zt, summary)
-
-
-def fragility_all(
-    carreaux: gpd.GeoDataFrame,
-    *,
-    perimeters: gpd.GeoDataFrame | None = None,
-    rule: FragilityRule | None = None,
-    membership: pd.DataFrame | None = None,
-    communes: gpd.GeoDataFrame | None = None,
-) -> FragilityResult:
-    """Every EPCI of the grid in one pass (e.g. the national file): each carreau is compared with
-    the reference rate of its own EPCI; zones never cross an EPCI limit.
-
-    ``summary["epci"]`` lists, per EPCI: reference rate, carreaux, households, flagged carreaux
-    and zones. Carreaux in no known EPCI are counted in ``summary["carreaux_without_epci"]``.
-    """
-    rule = rule or FragilityRule()
-    table = load_membership() if membership is None else membership
-    source, vintage = carreaux.attrs.get("source"), carreaux.attrs.get("vintage")
-    c = assign_communes(carreaux, communes=communes, membership=table)
-    c.attrs = {}  # pandas copies attrs on every operation: costly on millions of rows
-    known = c["epci"].to_numpy() != ""
-    mine = c[known]
-    st = _statuses(mine)
-    use = np.isin(st, ["ok", "no_households"])
-    sums = pd.DataFrame({"epci": mine["epci"].to_numpy()[use], "men": mine["men"].to_numpy()[use],
-                         "men_pauv": mine["men_pauv"].to_numpy()[use], "ind": mine["ind"].to_numpy()[use]}
-                        ).groupby("epci").sum()
-    sums["reference_rate"] = sums["men_pauv"] / sums["men"].where(sums["men"] > 0)
-    no_ref = sorted(sums.index[~(sums["reference_rate"] > 0)])
-    if no_ref:
-        log.warning("%d EPCI have no poor household or no household at all: left out (%s…)", len(no_ref),
-                    ", ".join(no_ref[:5]))
-    mine = mine[~mine["epci"].isin(no_ref)]
-    ref = mine["epci"].map(sums["reference_rate"]).to_numpy(dtype=float)
-    flagged = flag(mine, ref, rule)
-    names = dict(zip(table["insee"], table["nom_commune"]))
-    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names)
-    flagged["zone_id"] = zone_of
-    per_epci = sums.drop(index=no_ref).copy()
-    per_epci["carreaux"] = flagged.groupby("epci").size()
-    per_epci["flagged_carreaux"] = flagged.groupby("epci")["flagged"].sum()
+    flagged["partial"] = flagged["epci"].isin(partial).to_numpy()
+    if len(unplaced):
+        extra = flag(unplaced, np.ones(len(unplaced)), rule).assign(zone_id="", partial=False)
+        flagged = gpd.GeoDataFrame(pd.concat([flagged, extra], ignore_index=True), crs=flagged.crs)
+    zt.insert(2, "nom_epci", zt["epci"].map(names_epci).to_numpy(dtype=object))
+    zt.insert(len(zt.columns) - 1, "partial", zt["epci"].isin(partial).to_numpy())
+    per_epci["flagged_carreaux"] = flagged[flagged["epci"] != ""].groupby("epci")["flagged"].sum().reindex(
+        per_epci.index).fillna(0).astype(int)
     per_epci["zones"] = zt.groupby("epci").size().reindex(per_epci.index).fillna(0).astype(int)
-    pop = table.groupby("siren_epci")["pmun"].sum(min_count=1).reindex(per_epci.index)
-    per_epci["individuals_share_of_population"] = (per_epci["ind"] / pop).round(4)
-    per_epci["partial"] = ~(per_epci["individuals_share_of_population"] >= 0.85)
-    if per_epci["partial"].any():
-        msg = (f"{int(per_epci['partial'].sum())} EPCI are covered only partly by the grid (individuals below 85 % "
-               "of their population, or population unknown): their reference rates are uncertain")
-        warnings.warn(msg, stacklevel=2)
-        log.warning(msg)
-    f = flagged["flagged"]
+    f = flagged["flagged"].to_numpy(dtype=bool)
+    records = per_epci.reset_index().to_dict("records")
+    for r in records:
+        r["flagged_carreaux"], r["zones"] = int(r["flagged_carreaux"]), int(r["zones"])
     summary = {
-        "epci_count": int(len(per_epci)),
-        "carreaux": int(len(c)), "carreaux_without_epci": int((~known).sum()),
+        "epci": records,
+        "carreaux": int(len(mine)),
+        "carreaux_without_epci": int((~known).sum()),
         "epci_without_reference": no_ref,
         "carreaux_status": flagged["status"].value_counts().to_dict(),
         "flagged_carreaux": int(f.sum()),
-        "flagged_imputed": int((f & (flagged["i_est_200"] == 1)).sum()),
+        "flagged_imputed": int((f & (flagged["i_est_200"].to_numpy() == 1)).sum()),
+        "flagged_households": round(float(flagged.loc[f, "men"].sum()), 1),
+        "flagged_individuals": round(float(flagged.loc[f, "ind"].sum()), 1),
+        "zones": _zone_records(zt),
         "zones_count": int(len(zt)),
-        "epci": per_epci.reset_index().round({"men": 1, "men_pauv": 1, "ind": 1}).to_dict("records"),
+        "partial": bool(partial),
         "rule": asdict(rule),
         "source": source, "vintage": vintage,
     }
@@ -465,5 +523,6 @@ def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
         r["inside_qpv"] = bool(r["inside_qpv"])
         r["carreaux"] = int(r["carreaux"])
         r["carreaux_imputed"] = int(r["carreaux_imputed"])
+        r["partial"] = bool(r["partial"])
         recs.append(r)
     return recs

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
+from . import status as _status
 from .errors import InputError
 
 FDC_RATE = 0.40
@@ -51,10 +52,46 @@ def fdc_break_even_eur(*, rate: float = FDC_RATE, cap_eur: float = FDC_CAP_EUR) 
     return int((_money(cap_eur, "cap") / _money(rate, "rate")).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def classic_fdc_majoration(status: str) -> bool:
+def classic_fdc_majoration(status: str) -> bool | None:
     """Whether a classic FDC gets the "+5 %" majoration: the site is in a QPV or in the band
-    (base rate and cap of the classic FDC are not published: apply them yourself)."""
+    (base rate and cap of the classic FDC are not published: apply them yourself). None when the
+    place is undecided or without data: no data is not a no."""
+    if status not in _status.DECIDED:
+        return None
     return status in ("in_qpv", "in_band")
+
+
+def for_answer(answer: dict, expenses_eur, *, rate: float = FDC_RATE, cap_eur: float = FDC_CAP_EUR) -> dict:
+    """The location-dependent funding rules (docs/rules.md §3) for an eligibility answer (of a
+    point, an address or a site).
+
+    Returns
+    -------
+    dict
+        ``expenses_eur``; ``fdc_politique_ville_eur`` (the amount when the place is eligible, 0
+        when it is decided and not eligible, None when undecided); ``fdc_majoration_5pct``
+        (True/False/None); ``anct_receivable`` (the 2 500 € floor, which does not depend on the
+        place); ``decided``; ``note`` (why an amount is 0 or None).
+    """
+    st = answer["status"]
+    decided = st in _status.DECIDED
+    eligible = answer.get("eligible") if decided else None
+    amount = fdc_politique_ville(expenses_eur, rate=rate, cap_eur=cap_eur)
+    if not decided:
+        note = (f"undecided ({st}): the place could not be decided, so the location rules are not applied; "
+                "check the location and ask again")
+    elif not eligible:
+        note = f"{st}: the place is decided and is neither in a QPV nor in the band"
+    else:
+        note = None
+    return {
+        "expenses_eur": float(_money(expenses_eur, "expenses")),
+        "decided": decided,
+        "fdc_politique_ville_eur": amount if eligible else (0 if decided else None),
+        "fdc_majoration_5pct": classic_fdc_majoration(st),
+        "anct_receivable": anct_receivable(expenses_eur),
+        "note": note,
+    }
 
 
 def anct_receivable(expenses_eur, *, floor_eur: float = ANCT_FLOOR_EUR, conseil_citoyen: bool = False) -> bool:
@@ -62,18 +99,22 @@ def anct_receivable(expenses_eur, *, floor_eur: float = ANCT_FLOOR_EUR, conseil_
     return conseil_citoyen or _money(expenses_eur, "expenses") >= _money(floor_eur, "floor")
 
 
-def public_share(statuses: Iterable[str], *, threshold: float = PUBLIC_SHARE) -> dict:
+def public_share(statuses, *, threshold: float = PUBLIC_SHARE) -> dict:
     """The "60 %" rule: share of the people reached who live in a QPV, from the statuses of
-    their addresses. QIC residents are counted separately (they do not count for the ANCT);
-    undecided addresses are reported and left out of the denominator. Only aggregates are returned.
+    their addresses (an iterable of statuses, or a mapping status → count such as the
+    ``statuses`` of :func:`qpvgeo.batch.check_file`'s summary). QIC residents are counted
+    separately (they do not count for the ANCT); undecided addresses and places without data are
+    reported and left out of the denominator. Only aggregates are returned.
     """
     counts = {"in_qpv": 0, "in_qic": 0, "elsewhere": 0, "undecided": 0}
+    if isinstance(statuses, dict):
+        statuses = [s for s, n in statuses.items() for _ in range(int(n))]
     for s in statuses:
         if s == "in_qpv":
             counts["in_qpv"] += 1
         elif s == "in_qic":
             counts["in_qic"] += 1
-        elif s in ("in_band", "outside", "in_fragile"):
+        elif s in _status.DECIDED:
             counts["elsewhere"] += 1
         else:
             counts["undecided"] += 1

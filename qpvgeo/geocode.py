@@ -42,9 +42,18 @@ class GeocodeResult:
     score: float | None = None
     type: str = ""
     citycode: str = ""
+    reason: str = ""  # why a ``failed`` answer failed
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def row_status(self) -> str:
+        """The eligibility status this answer leads to before any check (:mod:`qpvgeo.status`):
+        '' when the point is precise enough to check, else ``geocode_not_found``,
+        ``geocode_imprecise`` or ``geocode_failed``. Single checks and the batch both use it."""
+        return {"ok": "", "imprecise": "geocode_imprecise", "not_found": "geocode_not_found",
+                "failed": "geocode_failed"}[self.status]
 
 
 class BanClient:
@@ -142,7 +151,10 @@ class BanClient:
         """Geocode many addresses through ``POST /search/csv``; one result per query, in order.
 
         Rows already in the cache are not sent. Rows the service leaves out of its answer are
-        sent again (up to 3 times), then marked ``failed``; nothing is dropped.
+        sent again (up to 3 times), then marked ``failed``; nothing is dropped. When the service
+        fails (after the bounded retries of :mod:`qpvgeo._http`), or offline, the rows not yet
+        answered are marked ``failed`` with the ``reason``: what came back is kept and cached, and
+        a second run finishes the job.
         """
         n = len(queries)
         citycodes = list(citycodes) if citycodes is not None else [""] * n
@@ -158,19 +170,28 @@ class BanClient:
                 results[i] = cached[k]
             else:
                 todo.setdefault(k, i)  # a duplicate address is sent once
-        if todo and self.settings.offline:
-            raise self._offline_error()
         pending = list(todo.items())
         answers: dict[str, GeocodeResult] = {}
         size = self.settings.ban_chunk_rows
-        for start in range(0, len(pending), size):
+        failure = ("offline mode is on and this address is not in the geocoding cache" if pending
+                   and self.settings.offline else "")
+        for start in range(0, len(pending) if not failure else 0, size):
             chunk = pending[start:start + size]
-            got = self._send_with_resends(chunk, queries, citycodes, postcodes)
+            try:
+                got = self._send_with_resends(chunk, queries, citycodes, postcodes)
+            except GeocodingError as exc:
+                # the service is down: keep what came back, mark the rest, do not hammer it
+                failure = str(exc)
+                log.error("geocoding stopped: %s; %d address(es) left for a later run",
+                          failure, len(pending) - start)
+                break
             answers.update(got)
             self._put_cached(got)
+        missing = GeocodeResult("failed", reason=failure or "the address service left this row out of its "
+                                "answers")
         for i, k in enumerate(keys):
             if results[i] is None:
-                results[i] = answers.get(k, GeocodeResult("failed"))
+                results[i] = answers.get(k, missing)
         return results  # type: ignore[return-value]
 
     def _send_with_resends(self, chunk, queries, citycodes, postcodes) -> dict[str, GeocodeResult]:

@@ -24,6 +24,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from . import _io
+from . import status as _status
 from .crs import WGS84, metric_crs, scale_factor
 from .eligibility import Checker
 from .errors import InputError
@@ -33,8 +34,7 @@ log = logging.getLogger(__name__)
 COLOURS = {"QPV": "#c0392b", "QIC": "#8e44ad", "fragile": "#2471a3", "band": "#f39c12", "zone": "#1f618d"}
 STATUS_COLOURS = {"in_qpv": "#c0392b", "in_band": "#e67e22", "in_qic": "#8e44ad", "in_fragile": "#2471a3",
                   "outside": "#2c3e50", "undecided": "#95a5a6"}
-STATUS_FR = {"in_qpv": "dans un QPV", "in_band": "dans la bande des {band} m", "in_qic": "dans un QIC",
-             "in_fragile": "dans un quartier fragile", "outside": "hors zone", "undecided": "non décidé"}
+STATUS_FR = {**_status.LABELS_FR, "undecided": "non décidé"}
 CLASSE_FR = {"QPV": "Quartier prioritaire de l'État (QPV)", "QIC": "Quartier prioritaire communautaire (QIC)",
              "fragile": "Quartier fragile"}
 RATE_BINS = [0.0, 0.10, 0.20, 0.30, 0.40, 1.0001]
@@ -52,6 +52,7 @@ class MapSpec:
     layers: list = field(default_factory=list)  # (name, GeoDataFrame in WGS84, style dict, kind)
     legend: list = field(default_factory=list)  # (colour, label, kind: fill|line|point)
     sources: list = field(default_factory=list)
+    not_drawn: list = field(default_factory=list)  # (place, status, note): rows listed, not drawn
     made: str = field(default_factory=lambda: date.today().strftime("%d/%m/%Y"))
 
     @property
@@ -75,21 +76,6 @@ def _source_of(perimeters: gpd.GeoDataFrame) -> str:
     v = perimeters["vintage"].dropna().unique()
     vint = ", ".join(str(int(x)) for x in v)
     return f"ANCT, périmètres des quartiers prioritaires {vint}".strip()
-
-
-def band_zone(checker: Checker) -> gpd.GeoDataFrame:
-    """The eligible band (quartiers of the band classes buffered by the band distance on the ground)."""
-    parts = []
-    for z in checker.zones:
-        geoms = z.geoms[z.band_mask]
-        if not geoms.size:
-            continue
-        c = shapely.centroid(shapely.union_all(geoms))
-        lon, lat = z.to_wgs84.transform(c.x, c.y)
-        k = float(scale_factor(z.territory.crs, lon, lat)[0])
-        buf = shapely.union_all(shapely.buffer(geoms, checker.rule.band_m * k, quad_segs=16))
-        parts.append(gpd.GeoSeries([buf], crs=z.territory.crs).to_crs(WGS84).iloc[0])
-    return gpd.GeoDataFrame({"nom": [f"Zone des {checker.rule.band_m:g} m"] * len(parts)}, geometry=parts, crs=WGS84)
 
 
 def _context_layer(spec: MapSpec, extent_wgs84) -> None:
@@ -125,65 +111,74 @@ def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
         spec.legend.append((COLOURS[classe], CLASSE_FR[classe], "fill"))
 
 
-def eligibility_spec(checker: Checker, *, points: pd.DataFrame | None = None,
+def eligibility_spec(checker: Checker, *, shown: gpd.GeoDataFrame | None = None, points=None,
                      site: gpd.GeoDataFrame | None = None) -> MapSpec:
-    """Map of the quartiers, the band, and the checked points (a frame from ``check_table`` with
-    ``lon``/``lat`` or ``geo_lon``/``geo_lat``) or a project site."""
-    per = checker.perimeters
-    spec = MapSpec(title=f"Éligibilité : quartiers prioritaires et bande des {checker.rule.band_m:g} m",
+    """Map of the quartiers, the band, and checked points or a project site.
+
+    Every answer comes from ``checker`` (built on the whole layer); ``shown`` (a selection of its
+    quartiers, e.g. one EPCI's) only limits what is drawn, never what is answered. ``points`` is
+    ``(frame, lon, lat)`` as returned by :func:`qpvgeo.batch.check_rows`: decided rows are drawn,
+    coloured by status; undecided rows and rows without data are listed in the map, not drawn.
+    """
+    per = checker.perimeters if shown is None else shown
+    band_m = f"{checker.rule.band_m:g}"
+    spec = MapSpec(title=f"Éligibilité : quartiers prioritaires et bande des {band_m} m",
                    sources=[_source_of(per)])
-    band = band_zone(checker)
-    spec.layers.append((f"Zone des {checker.rule.band_m:g} m", _display(band),
+    band = checker.band_geometry(codes=None if shown is None else list(shown["code_qp"]))
+    spec.layers.append((f"Zone des {band_m} m", _display(band),
                         {"color": COLOURS["band"], "weight": 1, "fill": True, "fillColor": COLOURS["band"],
                          "fillOpacity": 0.25, "dashArray": "4 4"}, "band"))
-    spec.legend.append((COLOURS["band"], f"Zone des {checker.rule.band_m:g} m "
-                        f"(distance au sol {checker.rule.comparison} {checker.rule.band_m:g} m)", "fill"))
+    spec.legend.append((COLOURS["band"], f"Zone des {band_m} m "
+                        f"(distance au sol {checker.rule.comparison} {band_m} m)", "fill"))
     _quartier_layers(spec, per)
     if site is not None:
         ans = checker.check_site(site)
         colour = STATUS_COLOURS.get(ans["status"], STATUS_COLOURS["undecided"])
         g = _display(site.to_crs(WGS84)[["geometry"]].dissolve())
-        g["popup"] = _popup_site(ans)
+        g["popup"] = _popup_site(ans, band_m)
         spec.layers.append(("Site du projet", g, {"color": "#000000", "weight": 2, "fill": True, "fillColor": colour,
                                                   "fillOpacity": 0.45}, "site"))
-        spec.legend.append((colour, f"Site du projet : {STATUS_FR.get(ans['status'], ans['status'])}".format(
-            band=f"{checker.rule.band_m:g}"), "fill"))
-    if points is not None and len(points):
-        spec.layers.append(("Points vérifiés", _points_frame(points, checker), {}, "points"))
-        present = set(spec.layers[-1][1]["groupe"])
-        for key in [k for k in STATUS_COLOURS if k in present]:
-            spec.legend.append((STATUS_COLOURS[key], STATUS_FR[key].format(band=f"{checker.rule.band_m:g}"), "point"))
-        if "geo_label" in points.columns:
+        spec.legend.append((colour, "Site du projet : " + STATUS_FR.get(ans["status"], ans["status"]).format(
+            band=band_m), "fill"))
+    if points is not None:
+        frame, lon, lat = points
+        drawn, listed = _points_frame(frame, lon, lat)
+        spec.not_drawn.extend(listed)
+        if len(drawn):
+            spec.layers.append(("Points vérifiés", drawn, {}, "points"))
+            present = set(drawn["groupe"])
+            for key in [k for k in STATUS_COLOURS if k in present]:
+                spec.legend.append((STATUS_COLOURS[key], STATUS_FR[key].format(band=band_m), "point"))
+        if "geo_label" in frame.columns:
             spec.sources.append("Base Adresse Nationale (géocodage)")
     _context_layer(spec, _bounds(spec))
     return spec
 
 
-def _points_frame(points: pd.DataFrame, checker: Checker) -> gpd.GeoDataFrame:
-    lon = points["geo_lon"] if "geo_lon" in points else points.get("lon")
-    lat = points["geo_lat"] if "geo_lat" in points else points.get("lat")
-    if lon is None or lat is None:
-        lonlat = points.attrs.get("lonlat")
-        if lonlat is None:
-            raise InputError("the points have no coordinates to map")
-        lon, lat = lonlat
-    lon = pd.to_numeric(pd.Series(np.asarray(lon)), errors="coerce").to_numpy()
-    lat = pd.to_numeric(pd.Series(np.asarray(lat)), errors="coerce").to_numpy()
-    ok = np.isfinite(lon) & np.isfinite(lat)
-    p = points.reset_index(drop=True)[ok]
-    label_col = next((c for c in ("geo_label", "adresse", "address", "nom", "name", "id") if c in p.columns), None)
+def _points_frame(points: pd.DataFrame, lon, lat) -> tuple[gpd.GeoDataFrame, list]:
+    """(decided rows as coloured points, [(place, status, note)] of the rows not drawn)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    p = points.reset_index(drop=True)
     status = p["qpv_status"].astype(str)
-    group = status.where(status.isin(list(STATUS_COLOURS)), "undecided")
+    label_col = next((c for c in ("geo_label", "adresse", "address", "nom", "name", "id") if c in p.columns), None)
+    place = (p[label_col].astype(str) if label_col else pd.Series(
+        [f"{x:.5f}, {y:.5f}" if np.isfinite(x) and np.isfinite(y) else f"ligne {i + 1}"
+         for i, (x, y) in enumerate(zip(lon, lat))]))
+    drawn = (status.isin(_status.DECIDED) & np.isfinite(lon) & np.isfinite(lat)).to_numpy()
+    listed = [(place.iloc[i] or f"ligne {i + 1}", status.iloc[i], str(p["qpv_note"].iloc[i]))
+              for i in np.flatnonzero(~drawn)]
+    d = p[drawn]
     g = gpd.GeoDataFrame({
-        "lieu": (p[label_col].astype(str) if label_col else pd.Series(
-            [f"{x:.5f}, {y:.5f}" for x, y in zip(lon[ok], lat[ok])], index=p.index)).values,
-        "statut": status.values, "groupe": group.values,
-        "code_qp": p["qpv_code"].astype(str).values, "nom_qp": p["qpv_nom"].astype(str).values,
-        "distance_m": pd.to_numeric(p["qpv_distance_m"], errors="coerce").values,
-        "precision": (p["geo_type"].astype(str) + " " + p["geo_score"].astype(str)).values
-        if "geo_type" in p.columns else ["coordonnées"] * len(p),
-    }, geometry=gpd.points_from_xy(lon[ok], lat[ok]), crs=WGS84)
-    return g
+        "lieu": place[drawn].values,
+        "statut": [STATUS_FR.get(s, s).replace("{band}", "300") for s in status[drawn]],
+        "groupe": status[drawn].where(status[drawn].isin(list(STATUS_COLOURS)), "undecided").values,
+        "code_qp": d["qpv_code"].astype(str).values, "nom_qp": d["qpv_nom"].astype(str).values,
+        "distance_m": pd.to_numeric(d["qpv_distance_m"], errors="coerce").values,
+        "precision": (d["geo_type"].astype(str) + " " + d["geo_score"].astype(str)).values
+        if "geo_type" in d.columns else ["coordonnées"] * len(d),
+    }, geometry=gpd.points_from_xy(lon[drawn], lat[drawn]), crs=WGS84)
+    return g, listed
 
 
 def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variable: str = "rate") -> MapSpec:
@@ -191,7 +186,12 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
     if variable not in ("rate", "ratio"):
         raise InputError(f"variable must be 'rate' or 'ratio', got {variable!r}")
     s = result.summary
-    spec = MapSpec(title=f"Quartiers fragiles : {s['nom_epci']} (Filosofi {s.get('vintage')})",
+    epcis = s["epci"]
+    where = epcis[0]["nom_epci"] if len(epcis) == 1 else f"{len(epcis)} EPCI"
+    reference = (f"{epcis[0]['reference_rate']:.1%}".replace(".", ",") if len(epcis) == 1
+                 else "le taux de son EPCI")
+    spec = MapSpec(title=f"Quartiers fragiles : {where} (Filosofi {s.get('vintage')})"
+                   + (" — couverture partielle" if s.get("partial") else ""),
                    sources=[f"INSEE, Filosofi {s.get('vintage')} carroyé 200 m"])
     car = result.carreaux[result.carreaux["status"] == "ok"]
     bins = RATE_BINS if variable == "rate" else RATIO_BINS
@@ -207,7 +207,7 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
         spec.legend.append((col, f"{name} : {lab}", "fill"))
     flagged = g[g["flagged"]]
     spec.layers.append(("Carreaux fragiles", flagged, {"color": "#000000", "weight": 2, "fill": False}, "flagged"))
-    spec.legend.append(("#000000", f"Carreau fragile (taux ≥ {s['rule']['factor']:g} × {s['reference_rate']:.1%},"
+    spec.legend.append(("#000000", f"Carreau fragile (taux ≥ {s['rule']['factor']:g} × {reference},"
                                    f" ≥ {s['rule']['min_households']:g} ménages ou "
                                    f"≥ {s['rule']['min_individuals']:g} individus)", "line"))
     z = result.zones.copy()
@@ -255,15 +255,16 @@ def _popup_point(row) -> str:
             f"Précision : {_esc(row['precision'])}")
 
 
-def _popup_site(ans: dict) -> str:
+def _popup_site(ans: dict, band_m: str = "300") -> str:
     def yes(v):
-        return "oui" if v else "non"
+        return "n/c" if v is None else ("oui" if v else "non")
 
     q, z = ans.get("in_qpv", {}), ans.get("in_eligible_zone", {})
-    if not q:
-        return f"<b>Site du projet</b><br>Statut : {_esc(ans['status'])}"
+    label = STATUS_FR.get(ans["status"], ans["status"]).format(band=band_m)
+    if ans.get("code_qp") is None:
+        return f"<b>Site du projet</b><br>Statut : {_esc(label)}"
     return (f"<b>Site du projet</b> ({ans['area_m2']:,.0f} m²)".replace(",", " ")
-            + f"<br>Statut : {_esc(ans['status'])}"
+            + f"<br>Statut : {_esc(label)}"
             + f"<br>En QPV : une partie {yes(q['any_part'])}, centroïde {yes(q['centroid'])}, "
               f"en entier {yes(q['whole'])}"
             + f"<br>En zone éligible : une partie {yes(z['any_part'])}, centroïde {yes(z['centroid'])}, "
@@ -353,6 +354,12 @@ def _legend_html(spec: MapSpec) -> str:
             sw = (f'<span style="display:inline-block;width:14px;height:12px;background:{colour};opacity:.7;'
                   f'border:1px solid {colour}"></span>')
         items.append(f"<div>{sw} {_esc(label)}</div>")
+    if spec.not_drawn:
+        rows = "".join(f"<li>{_esc(p)} : {_esc(STATUS_FR.get(st, st).format(band='300'))}"
+                       + (f" ({_esc(n)})" if n else "") + "</li>" for p, st, n in spec.not_drawn[:30])
+        more = f"<li>… et {len(spec.not_drawn) - 30} autres</li>" if len(spec.not_drawn) > 30 else ""
+        items.append(f'<div id="qpvgeo-not-drawn" style="margin-top:6px"><b>Non représentés sur la carte '
+                     f'({len(spec.not_drawn)})</b><ul style="margin:2px 0 0 16px;padding:0">{rows}{more}</ul></div>')
     return (
         '<div id="qpvgeo-title" style="position:fixed;top:10px;left:60px;z-index:1000;background:#fff;'
         'padding:6px 10px;font:bold 16px sans-serif;border-radius:4px;box-shadow:0 1px 4px #0004">'
@@ -477,6 +484,10 @@ def to_figure(spec: MapSpec):
     import textwrap
 
     credits = spec.credits + f" Projection : {crs_m.name} (EPSG:{crs_m.to_epsg()})."
+    if spec.not_drawn:
+        listed = "; ".join(f"{p} ({STATUS_FR.get(st, st).format(band='300')})" for p, st, _ in spec.not_drawn[:8])
+        credits += (f" Non représentés ({len(spec.not_drawn)}) : {listed}"
+                    + (" …" if len(spec.not_drawn) > 8 else "") + ".")
     fig.text(0.03, 0.008, "\n".join(textwrap.wrap(credits, 150)), fontsize=6, color="#333", va="bottom")
     return fig
 

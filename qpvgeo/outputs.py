@@ -23,9 +23,9 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     for p in paths.values():
         _io.check_target(p, overwrite=overwrite)
     car = result.carreaux.copy()
-    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status", "reference",
-                        "rate",
-                        "ratio", "flagged", "zone_id", "qpv_share") if c in car.columns]
+    keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status",
+                        "reference_rate", "rate", "ratio", "flagged", "zone_id", "qpv_share", "partial")
+            if c in car.columns]
     car = car[keep + ["geometry"]]
     zones = result.zones.copy()
     zones["communes"] = zones["communes"].map(lambda xs: ",".join(xs))
@@ -35,9 +35,11 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     with _io.atomic_path(paths["csv"], overwrite=overwrite) as tmp:
         pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)
     s = result.summary
+    one = s["epci"][0] if len(s["epci"]) == 1 else None
     write_geotiff(result.carreaux, paths["tif"], overwrite=overwrite,
-                  tags={"reference_rate": s.get("reference_rate", "per EPCI"),
-                        "epci": s["epci"] if isinstance(s.get("epci"), str) else "all",
+                  tags={"reference_rate": one["reference_rate"] if one else "per EPCI",
+                        "epci": one["epci"] if one else ",".join(e["epci"] for e in s["epci"]),
+                        "partial": str(bool(s.get("partial"))).lower(),
                         "source": s.get("source"), "vintage": s.get("vintage")})
     _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
     return {k: str(v) for k, v in paths.items()}

@@ -29,7 +29,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from . import _archive, _data
+from . import _archive, _data, _tables
 from .config import Settings, get_settings
 from .crs import departement_of_commune
 from .errors import DataError, InputError, NotFoundError
@@ -89,12 +89,34 @@ def load_perimeters(
                  membership=membership)
 
 
+def load_layers(
+    source: str | Path | None = None,
+    *,
+    vintage: int | None = None,
+    layer: str | None = None,
+    qic: str | Path | None = None,
+    settings: Settings | None = None,
+) -> gpd.GeoDataFrame:
+    """The QPV of ``source`` (see :func:`load_perimeters`) and, with ``qic``, a local layer of QIC
+    added to them (class ``QIC``), in one frame in the QPV layer's CRS."""
+    s = settings or get_settings()
+    gdf = load_perimeters(source, vintage=vintage, layer=layer, settings=s)
+    if qic:
+        q = load_perimeters(qic, classe="QIC", settings=s).to_crs(gdf.crs)
+        clash = sorted(set(q["code_qp"]) & set(gdf["code_qp"]))
+        if clash:
+            raise DataError(f"the QIC layer {qic} reuses quartier codes of the QPV layer: {clash[:5]}")
+        gdf = gpd.GeoDataFrame(pd.concat([gdf, q], ignore_index=True), crs=gdf.crs)
+    return gdf
+
+
 def _read(path: Path, *, label, vintage, classe, layer, settings, membership) -> gpd.GeoDataFrame:
     layer_path, layer_name = _resolve_layer(path, layer, settings)
     try:
         raw = gpd.read_file(layer_path, layer=layer_name, engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise DataError(f"cannot read a perimeter layer from {path}: {exc}") from exc
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot read a perimeter layer from {path}: {reason}") from None
     if raw.crs is None:
         raise DataError(
             f"the layer {layer_path.name} has no CRS: add its .prj (or set one, e.g. "
@@ -108,7 +130,8 @@ def _read(path: Path, *, label, vintage, classe, layer, settings, membership) ->
 def _resolve_layer(path: Path, layer: str | None, settings: Settings) -> tuple[Path, str | None]:
     """For an archive: extract the perimeter layer safely into the cache and return it."""
     if path.suffix.lower() not in (".zip", ".7z"):
-        return path, _pick_sublayer(path, layer)
+        return path, (_tables.vector_layer(path, layer, what="perimeter file")
+                      if path.suffix.lower() == ".gpkg" else None)
     members = _archive.list_members(path)
     candidates = [m for m in members if m.lower().endswith(_LAYER_EXT)
                   and not Path(m).name.startswith(".")]
@@ -136,21 +159,6 @@ def _member_rank(name: str) -> tuple:
         1 if ("hexagon" in n or "metropole" in n or "france" in n) else 2)
     fmt = {".gpkg": 0, ".geojson": 1, ".json": 2, ".shp": 3}[Path(n).suffix]
     return (national, fmt, n)
-
-
-def _pick_sublayer(path: Path, layer: str | None) -> str | None:
-    if path.suffix.lower() != ".gpkg":
-        return None
-    try:
-        names = [str(row[0]) for row in pyogrio.list_layers(path)]
-    except pyogrio.errors.DataSourceError as exc:
-        raise DataError(f"cannot open {path}: {exc}") from exc
-    if layer:
-        hits = [n for n in names if layer.lower() in n.lower()]
-        if not hits:
-            raise DataError(f"{path} has no layer matching {layer!r}; its layers: {names}")
-        return hits[0]
-    return names[0] if names else None
 
 
 def _find(cols: dict[str, str], options) -> str | None:
@@ -296,7 +304,21 @@ def select(
     commune: str | None = None,
     code: str | list[str] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Quartiers matching every filter given. Unknown codes or EPCI raise :class:`NotFoundError`."""
+    """Quartiers matching every filter given. Unknown codes or EPCI raise :class:`NotFoundError`.
+
+    Returns
+    -------
+    GeoDataFrame
+        The matching rows, in the schema of :func:`load_perimeters`. The filters are recorded in
+        ``attrs["qpvgeo_selection"]``, so that a :class:`qpvgeo.eligibility.Checker` built on a
+        selection knows it covers only what was selected (see
+        :func:`qpvgeo.territory.coverage_of_selection`) and never answers ``outside`` for a place
+        whose quartier was filtered out. To *show* part of a layer but answer for all of it, build
+        the checker on the whole layer.
+    """
+    filters = {"departement": departement, "epci": epci, "commune": commune,
+               "code": [code] if isinstance(code, str) else (list(code) if code else None)}
+    filters = {k: v for k, v in filters.items() if v}
     out = perimeters
     if code is not None:
         wanted = [code] if isinstance(code, str) else list(code)
@@ -329,6 +351,9 @@ def select(
     if commune is not None:
         c = str(commune).strip().zfill(5)
         out = out[out["communes"].map(lambda xs: c in xs)]
+    out = out.copy()
+    previous = dict(perimeters.attrs.get("qpvgeo_selection") or {})
+    out.attrs = {**perimeters.attrs, "qpvgeo_selection": {**previous, **filters}} if filters or previous else {}
     return out
 
 

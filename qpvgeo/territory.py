@@ -113,7 +113,44 @@ def coverage_of(departements) -> shapely.Geometry:
     return shapely.union_all(parts)
 
 
+def coverage_of_selection(selection: dict, perimeters_wgs84: gpd.GeoDataFrame) -> shapely.Geometry:
+    """The area (WGS84) for which a selection of quartiers is complete.
+
+    ``selection`` holds the filters of :func:`qpvgeo.perimeters.select` (``departement``,
+    ``epci``, ``commune``, ``code``). Selecting by EPCI or commune covers their communes' outlines
+    (where qpvgeo has them); by département, the département; by code, or where no outline is
+    known, only the selected quartiers themselves. Answers outside it are ``not_covered``.
+    """
+    quartiers = shapely.union_all(perimeters_wgs84.geometry.values)
+    area = None
+
+    def narrow(geom):
+        nonlocal area
+        area = geom if area is None else shapely.intersection(area, geom)
+
+    if selection.get("code"):
+        narrow(quartiers)
+    if selection.get("departement"):
+        narrow(coverage_of([selection["departement"]]))
+    for key in ("epci", "commune"):
+        value = selection.get(key)
+        if not value:
+            continue
+        try:
+            codes = communes_of_epci(value) if key == "epci" else [str(value).zfill(5)]
+            outlines = load_communes()
+            found = outlines[outlines["insee"].isin(codes)]
+        except (NotFoundError, DataError):
+            found = None
+        if found is not None and len(found) == len(set(codes)):
+            narrow(shapely.union_all(found.geometry.values))
+        else:  # outlines unknown here: only the quartiers themselves are known
+            narrow(quartiers)
+    return quartiers if area is None else shapely.union_all([area, quartiers])
+
+
 __all__ = [
+    "coverage_of_selection",
     "load_membership", "epci_name", "communes_of_epci", "load_communes", "departement_outline",
     "coverage_of", "departement_of_commune",
 ]

@@ -2,6 +2,7 @@
 made directly from the raw CSV with pandas."""
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -202,9 +203,11 @@ def capso():
 
 def test_embedded_capso_equals_an_independent_pandas_computation(capso):
     ref, flagged_ids, groups, f = _independent_capso_flags()
-    assert capso.summary["reference_rate"] == pytest.approx(ref, rel=1e-12)
-    assert capso.summary["reference_rate"] == pytest.approx(0.1724, abs=5e-5)  # SOURCE.md: 17.24 %
-    assert capso.summary["carreaux"] == 3565  # SOURCE.md: 3,565 centres in CAPSO
+    e = capso.summary["epci"][0]
+    assert e["reference_rate"] == pytest.approx(ref, rel=1e-12)
+    assert e["reference_rate"] == pytest.approx(0.1724, abs=5e-5)  # SOURCE.md: 17.24 %
+    assert capso.summary["carreaux"] == e["carreaux"] == 3565  # SOURCE.md: 3,565 centres in CAPSO
+    assert capso.summary["partial"] is False
     got = capso.carreaux
     assert set(got.loc[got["flagged"], "idcar_200m"]) == flagged_ids
     mine = {frozenset(got.loc[got["zone_id"] == z, "idcar_200m"]) for z in capso.zones["zone_id"]}
@@ -230,18 +233,30 @@ def test_zones_lie_where_the_raw_data_say(capso):
 
 
 def test_reference_rate_can_be_given(capso):
-    res = fragility(load_carreaux(), epci=CAPSO, reference=0.15)
-    assert res.summary["reference_rate"] == 0.15
-    assert res.summary["reference_method"] == "given"
+    res = fragility(load_carreaux(), epci=CAPSO, reference_rate=0.15)
+    assert res.summary["epci"][0]["reference_rate"] == 0.15
+    assert res.summary["epci"][0]["reference_method"] == "given"
+    assert res.summary["epci"][0]["computed_reference_rate"] == pytest.approx(0.1724, abs=5e-5)
     assert res.summary["flagged_carreaux"] > capso.summary["flagged_carreaux"]
 
 
-def test_partial_coverage_warns():
+def test_partial_coverage_is_refused_or_marked_everywhere(tmp_path):
     g = load_carreaux()
     cut = g[g["y_ll"] > 3_095_000]  # only the north of the grid
-    with pytest.warns(UserWarning, match="partly"):
-        res = fragility(cut, epci=CAPSO)
-    assert res.summary["partial"] is True and res.summary["communes_without_carreau"]
+    with pytest.raises(DataError, match="only part of EPCI 200069037.*allow_partial"):
+        fragility(cut, epci=CAPSO)
+    with pytest.warns(UserWarning, match="partial coverage"):
+        res = fragility(cut, epci=CAPSO, allow_partial=True, perimeters=load_perimeters())
+    e = res.summary["epci"][0]
+    assert res.summary["partial"] is True and e["partial"] is True and e["communes_without_carreau"]
+    assert res.zones["partial"].all() and res.carreaux["partial"].all()
+    assert all(z["partial"] for z in res.summary["zones"])
+    files = write_fragility(res, tmp_path)
+    assert json.loads(Path(files["json"]).read_text())["partial"] is True
+    assert pd.read_csv(files["csv"])["partial"].all()
+    assert gpd.read_file(files["gpkg"], layer="carreaux")["partial"].all()
+    with rasterio.open(files["tif"]) as src:
+        assert src.tags()["partial"] == "true"
 
 
 def test_outputs_and_geotiff_read_back(capso, tmp_path):
@@ -265,7 +280,7 @@ def test_outputs_and_geotiff_read_back(capso, tmp_path):
         assert vals[0] == pytest.approx(row["rate"], rel=1e-6)
         assert vals[1] == pytest.approx(row["ratio"], rel=1e-6)
         assert vals[2] == 1
-        assert float(src.tags()["reference_rate"]) == pytest.approx(capso.summary["reference_rate"])
+        assert float(src.tags()["reference_rate"]) == pytest.approx(capso.summary["epci"][0]["reference_rate"])
     with pytest.raises(InputError, match="already exists"):
         write_fragility(capso, tmp_path)
 
@@ -284,7 +299,7 @@ def test_cli_fragility_json_and_population(tmp_path):
     res = CliRunner().invoke(main, ["fragility", "--epci", CAPSO, "-o", str(tmp_path / "out"), "--json"])
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout)
-    assert s["reference_rate"] == pytest.approx(0.1724, abs=5e-5)
+    assert s["epci"][0]["reference_rate"] == pytest.approx(0.1724, abs=5e-5)
     assert s["flagged_carreaux"] > 0 and len(s["zones"]) > 0
     assert {"zone_id", "carreaux", "households", "individuals", "poor_households", "rate", "ratio",
             "communes", "households_in_qpv_share", "nearest_qpv", "distance_qpv_m"} <= set(s["zones"][0])
@@ -299,13 +314,12 @@ def test_cli_fragility_json_and_population(tmp_path):
 
 
 def test_all_epci_in_one_pass_matches_the_single_epci_run(capso):
-    from qpvgeo.fragility import fragility_all
-
-    with pytest.warns(UserWarning, match="partly"):
-        res = fragility_all(load_carreaux(), perimeters=load_perimeters())
+    with pytest.warns(UserWarning, match="partial coverage"):
+        res = fragility(load_carreaux(), perimeters=load_perimeters())  # every EPCI of the grid
     table = {r["epci"]: r for r in res.summary["epci"]}
     assert CAPSO in table and len(table) >= 3  # CAPSO and its neighbours on the embedded grid
-    assert table[CAPSO]["reference_rate"] == pytest.approx(capso.summary["reference_rate"])
+    assert table[CAPSO]["reference_rate"] == pytest.approx(capso.summary["epci"][0]["reference_rate"])
+    assert set(res.summary) == set(capso.summary)  # one result shape for one EPCI and for all
     mine = res.carreaux[res.carreaux["epci"] == CAPSO]
     assert set(mine.loc[mine["flagged"], "idcar_200m"]) == set(
         capso.carreaux.loc[capso.carreaux["flagged"], "idcar_200m"])
@@ -343,11 +357,11 @@ def test_commune_from_lcog_geo_single_centre_or_first_code():
 
 
 def test_cli_all_epci(tmp_path):
-    with pytest.warns(UserWarning, match="partly"):
+    with pytest.warns(UserWarning, match="partial coverage"):
         res = CliRunner().invoke(main, ["fragility", "--all-epci", "-o", str(tmp_path / "all"), "--json"])
     assert res.exit_code == 0, res.output
     s = json.loads(res.stdout)
-    assert s["epci_count"] >= 3 and s["flagged_carreaux"] >= 37
+    assert len(s["epci"]) >= 3 and s["flagged_carreaux"] >= 37
     assert any(r["epci"] == CAPSO and r["zones"] == 22 for r in s["epci"])
     assert (tmp_path / "all" / "zones.csv").exists()
     res = CliRunner().invoke(main, ["fragility"])

@@ -28,13 +28,13 @@ def per():
 
 @pytest.fixture(scope="module")
 def elig_spec(per):
-    checker = Checker(select(per, epci=CAPSO))
+    checker = Checker(per)
     pts = pd.DataFrame({"nom": ['<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">',
                                 "Salle B", "Salle C", "Vide"],
                         "lon": ["2.26006", "2.2601", "2.25", ""], "lat": ["50.75359", "50.7565", "50.73", ""]})
     res = check_table(pts, checker, lon_col="lon", lat_col="lat")
-    res["lon"], res["lat"] = res.attrs.pop("lonlat")
-    return maps.eligibility_spec(checker, points=res)
+    lon, lat = (pd.to_numeric(pts[c]).to_numpy() for c in ("lon", "lat"))
+    return maps.eligibility_spec(checker, shown=select(per, epci=CAPSO), points=(res, lon, lat))
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +188,7 @@ def test_site_is_coloured_by_status_with_a_popup(per):
     import geopandas as gpd
     import shapely
 
-    checker = Checker(select(per, epci=CAPSO))
+    checker = Checker(per)
     site = gpd.GeoDataFrame(geometry=[shapely.Point(2.26006, 50.75359).buffer(0.0003)], crs=4326)
     spec = maps.eligibility_spec(checker, site=site)
     page = maps.render_html(maps.to_folium(spec, tiles="none"))

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import click
 
-from .. import _http, config
-from ..sources import filosofi_source, qpv_source
+from .. import config
 from . import main
 
 
@@ -17,6 +16,9 @@ def fetch_group():
 @click.option("--force", is_flag=True, help="Download again even when cached.")
 def fetch_qpv(vintage, force):
     """The ANCT QPV perimeters of a vintage (national ZIP)."""
+    from .. import _http
+    from ..sources import qpv_source
+
     entry = qpv_source(int(vintage))
     path = _http.download(entry.url, name=entry.filename, settings=config.get_settings(), force=force)
     click.echo(f"{entry.description}\n{entry.url}\n-> {path}")
@@ -27,6 +29,9 @@ def fetch_qpv(vintage, force):
 @click.option("--force", is_flag=True, help="Download again even when cached.")
 def fetch_filosofi(vintage, force):
     """The INSEE Filosofi 200 m carreaux of a vintage (national ZIP, large)."""
+    from .. import _http
+    from ..sources import filosofi_source
+
     entry = filosofi_source(int(vintage))
     path = _http.download(entry.url, name=entry.filename, settings=config.get_settings(), force=force)
     click.echo(f"{entry.description}\n{entry.url}\n-> {path}")

@@ -1,0 +1,478 @@
+"""Reading and writing the user's tables and vector files: plumbing, apart from what they mean.
+
+Reading: CSV (any delimiter; UTF-8 with or without BOM, cp1252/latin-1, or UTF-8 with stray
+cp1252 bytes decoded field by field), GeoJSON and GeoPackage points, in chunks. A CSV row that
+does not parse does not lose the file: the file is read again row by row and that row comes
+back marked with its line number. Writing: CSV (pyarrow's writer, values that a spreadsheet
+would run as formulas neutralised), GeoJSON and GeoPackage, with every input column kept.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, InputError
+
+log = logging.getLogger(__name__)
+
+CSV_EXT = (".csv", ".txt", ".tsv")
+VECTOR_EXT = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+OUTPUT_EXT = (".csv", ".geojson", ".json", ".gpkg")
+_SURROGATES = re.compile("[\udc80-\udcff]")
+# a spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+
+
+# ---------------------------------------------------------------------------- where the input is
+def local_input(path_or_url, *, settings=None, what: str = "input file") -> Path:
+    """The local file behind a path or an http(s) URL (downloaded once into the cache)."""
+    text = str(path_or_url)
+    if re.match(r"^https?://", text):
+        from . import _http
+
+        return _http.download(text, settings=settings)
+    p = Path(text).expanduser()
+    if not p.exists():
+        raise InputError(f"{what} {text!r} does not exist: check the path (or give an http(s) URL)")
+    if p.is_dir():
+        raise InputError(f"{what} {text!r} is a folder: give a file")
+    return p
+
+
+# ---------------------------------------------------------------------------- CSV
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV file is written: its encoding, delimiter and header."""
+
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+    mixed: bool = False  # UTF-8 with stray single-byte (cp1252) characters, decoded field by field
+
+
+def sniff_csv(path: Path) -> CsvFormat:
+    """Encoding, delimiter and header of a CSV file.
+
+    UTF-8 (BOM or not) when the whole file decodes; UTF-8 with field-by-field fallback when it
+    holds both UTF-8 and stray cp1252 bytes; else cp1252 (latin-1 for bytes cp1252 leaves
+    undefined). Duplicate column names are refused (they would be renamed silently).
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    mixed = False
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    else:
+        encoding = "utf-8"
+        valid_multibyte = invalid = False
+        dec = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                text = dec.decode(block)
+                if not invalid and _SURROGATES.search(text):
+                    invalid = True
+                if not valid_multibyte and re.search("[\u0080-\udc7f\ue000-\U0010ffff]", text):
+                    valid_multibyte = True
+                if invalid and valid_multibyte:
+                    break
+        if invalid:
+            if valid_multibyte:
+                mixed = True
+            else:
+                encoding = "cp1252"
+                try:
+                    with open(path, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 22), b""):
+                            block.decode("cp1252")
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+    errors = "surrogateescape" if mixed else "strict"
+    with open(path, encoding=encoding, errors=errors, newline="") as fh:
+        sample = fh.read(64 * 1024)
+    if not sample.strip():
+        raise InputError(f"{path} is empty: give a file with a header line and rows")
+    first = sample.split("\n", 1)[0]
+    try:
+        delimiter = csv.Sniffer().sniff(first + "\n", delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = ","
+    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    header = tuple(_fix_text(h) for h in header)
+    if header and header[0].startswith("\ufeff"):
+        header = (header[0][1:],) + header[1:]
+    seen, dup = set(), []
+    for h in header:
+        if h in seen:
+            dup.append(h)
+        seen.add(h)
+    if dup:
+        raise InputError(f"{path.name}: the column name(s) {sorted(set(dup))} appear more than once in the "
+                         "header; rename them so that every column keeps its own name")
+    return CsvFormat(encoding, delimiter, header, mixed)
+
+
+def _fix_text(value: str) -> str:
+    """A field read as UTF-8 with surrogate escapes: its stray bytes decoded as cp1252."""
+    if not _SURROGATES.search(value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+@dataclass
+class Chunk:
+    """Part of an input file: its rows as text, and what the reader knows of each row."""
+
+    frame: pd.DataFrame
+    lon: np.ndarray | None = None  # WGS84 of point geometries (vector files); None for CSV
+    lat: np.ndarray | None = None
+    bad_line: np.ndarray | None = None  # per row: line number of an unreadable row, 0 when read
+    bad_reason: np.ndarray | None = None
+    recoded: np.ndarray | None = None  # per row: True when stray cp1252 bytes were decoded
+
+
+class MalformedCsv(Exception):
+    """Internal: the fast reader met a row it cannot parse; read the file row by row instead."""
+
+
+def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | None = None,
+                csv_format: CsvFormat | None = None, robust: bool = False) -> Iterator[Chunk]:
+    """Yield the rows of an input file in chunks of at most ``chunk_rows``, streaming.
+
+    CSV: every column as text (``csv_format`` when already sniffed). ``robust`` reads row by row
+    with the csv module, marking rows with more fields than the header (``bad_line``); the fast
+    reader raises :class:`MalformedCsv` on such a row. GeoJSON, GPKG, SHP, FlatGeobuf: the
+    attributes as text, and lon/lat of point geometries in WGS84 (NaN for a missing or non-point
+    geometry). At least one (possibly empty) chunk is always yielded, with the file's columns.
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext in CSV_EXT:
+        fmt = csv_format or sniff_csv(p)
+        yield from (_csv_rows_robust(p, fmt, chunk_rows) if robust else _csv_rows_fast(p, fmt, chunk_rows))
+        return
+    if ext not in VECTOR_EXT:
+        raise InputError(f"cannot read {p.name}: give a .csv, .geojson, .gpkg, .shp or .fgb file")
+    yield from _vector_rows(p, layer, chunk_rows)
+
+
+def _recode(frame: pd.DataFrame) -> np.ndarray:
+    """Decode stray cp1252 bytes field by field (in place); True for each row that had some."""
+    touched = np.zeros(len(frame), dtype=bool)
+    for c in frame.columns:
+        col = frame[c]
+        hit = col.str.contains(_SURROGATES, regex=True, na=False).to_numpy()
+        if hit.any():
+            frame.loc[hit, c] = col[hit].map(_fix_text)
+            touched |= hit
+    return touched
+
+
+def _csv_rows_fast(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
+    import warnings
+
+    got = False
+    try:
+        with pd.read_csv(p, sep=fmt.delimiter, encoding=fmt.encoding, dtype=str, keep_default_na=False,
+                         chunksize=chunk_rows, encoding_errors="surrogateescape" if fmt.mixed else "strict",
+                         names=list(fmt.header), header=0, index_col=False) as reader:
+            rows = iter(reader)
+            while True:
+                # pandas only warns when the first row has extra fields (and drops them): refuse that too
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    frame = next(rows, None)
+                if frame is None:
+                    break
+                got = True
+                yield Chunk(frame, recoded=_recode(frame) if fmt.mixed else None)
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
+        raise MalformedCsv(str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p.name}: cannot decode the file as {fmt.encoding} ({exc.reason} at byte "
+                         f"{exc.start}); save it as UTF-8") from None
+    if not got:
+        yield Chunk(pd.DataFrame({h: pd.Series(dtype=object) for h in fmt.header}))
+
+
+def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
+    """Row by row with the csv module: rows with too many fields are kept as unreadable."""
+    n_cols = len(fmt.header)
+    errors = "surrogateescape" if fmt.mixed else "strict"
+    with open(p, encoding=fmt.encoding, errors=errors, newline="") as fh:
+        reader = csv.reader(fh, delimiter=fmt.delimiter)
+        next(reader, None)  # the header
+        rows, bad, reason = [], [], []
+        last_line = reader.line_num
+        for rec in reader:
+            line, last_line = last_line + 1, reader.line_num
+            if not rec:
+                continue  # blank line (pandas skips them too)
+            if len(rec) > n_cols:
+                rows.append([""] * n_cols)
+                bad.append(line)
+                reason.append(f"line {line}: {len(rec)} fields where the header has {n_cols}")
+            else:
+                rows.append(rec + [""] * (n_cols - len(rec)))
+                bad.append(0)
+                reason.append("")
+            if len(rows) == chunk_rows:
+                yield _robust_chunk(rows, bad, reason, fmt)
+                rows, bad, reason = [], [], []
+        if rows or not bad:
+            yield _robust_chunk(rows, bad, reason, fmt)
+
+
+def _robust_chunk(rows, bad, reason, fmt: CsvFormat) -> Chunk:
+    frame = pd.DataFrame(rows, columns=list(fmt.header), dtype=object) if rows else pd.DataFrame(
+        {h: pd.Series(dtype=object) for h in fmt.header})
+    return Chunk(frame, bad_line=np.asarray(bad, dtype=np.int64), bad_reason=np.asarray(reason, dtype=object),
+                 recoded=_recode(frame) if fmt.mixed else None)
+
+
+# ---------------------------------------------------------------------------- vector files
+def vector_layer(path: Path, layer: str | None, *, what: str = "file") -> str | None:
+    """The layer to read from ``path``: ``layer`` (a name or a substring of one); the only layer;
+    else an error that lists the layers (a multi-layer file is never read by guess)."""
+    import pyogrio
+
+    try:
+        names = [str(r[0]) for r in pyogrio.list_layers(path)]
+    except (pyogrio.errors.DataSourceError, OSError) as exc:
+        raise InputError(f"cannot open {what} {path.name}: {_gdal_reason(exc)}") from None
+    if layer:
+        hits = [n for n in names if n == layer] or [n for n in names if layer.lower() in n.lower()]
+        if not hits:
+            raise InputError(f"{path.name} has no layer {layer!r}; its layers: {', '.join(names)}")
+        return hits[0]
+    if len(names) > 1:
+        raise InputError(f"{path.name} has {len(names)} layers ({', '.join(names)}): choose one with the "
+                         "layer option")
+    return names[0] if names else None
+
+
+def _gdal_reason(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def read_vector(path: str | Path, *, layer: str | None = None, what: str = "file"):
+    """Read a vector file (GeoJSON, GPKG, SHP, FlatGeobuf) with its CRS, as a GeoDataFrame."""
+    import geopandas as gpd
+    import pyogrio
+
+    p = Path(path)
+    if p.suffix.lower() not in VECTOR_EXT:
+        raise InputError(f"cannot read {what} {p.name}: give a .geojson, .gpkg, .shp or .fgb file")
+    name = vector_layer(p, layer, what=what)
+    try:
+        gdf = gpd.read_file(p, layer=name, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        raise InputError(f"cannot read {what} {p.name}: {_gdal_reason(exc)}") from None
+    if gdf.crs is None:
+        raise InputError(f"{p.name} has no CRS: set one (e.g. ogr2ogr -a_srs EPSG:2154) before using it")
+    return gdf
+
+
+def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | None = None):
+    """A project site from a vector file (one feature, or ``feature``) or from WKT in ``crs``
+    (degrees by default), as a one-row GeoDataFrame with its CRS."""
+    import geopandas as gpd
+    import shapely
+
+    from .crs import WGS84, parse_crs
+
+    text = str(site).strip()
+    if not re.match(r"^(MULTI)?POLYGON\s*(Z|M|ZM)?\s*\(|^[A-Z]+\s*(Z|M|ZM)?\s*\(", text.upper()):
+        p = local_input(text, what="site file")
+        gdf = read_vector(p, layer=layer, what="site file")
+        if len(gdf) == 0:
+            raise InputError(f"{p.name} holds no feature")
+        if feature is not None:
+            if not 0 <= feature < len(gdf):
+                raise InputError(f"feature {feature} is out of range: {p.name} has {len(gdf)} features (0-based)")
+            gdf = gdf.iloc[[feature]]
+        elif len(gdf) > 1:
+            raise InputError(f"{p.name} has {len(gdf)} features: choose one with the feature option (0-based)")
+        return gdf
+    try:
+        geom = shapely.from_wkt(text)
+    except shapely.errors.GEOSException:
+        raise InputError(f"site {text[:60]!r} is not valid WKT (e.g. POLYGON ((2.26 50.75, 2.261 50.75, "
+                         "2.261 50.751, 2.26 50.75)))") from None
+    return gpd.GeoDataFrame(geometry=[geom], crs=parse_crs(crs) if crs is not None else WGS84)
+
+
+def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]:
+    import pyogrio
+    import pyproj
+    import shapely
+
+    from .crs import WGS84
+
+    name = vector_layer(p, layer, what="input file")
+    try:
+        source = pyogrio.open_arrow(p, layer=name, batch_size=chunk_rows, use_pyarrow=True)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        raise InputError(f"cannot read {p.name}: {_gdal_reason(exc)}") from None
+    with source as (meta, reader):
+        if not meta.get("crs"):
+            raise InputError(f"{p.name} has no CRS: set one (e.g. with ogr2ogr -a_srs EPSG:2154)")
+        to_wgs84 = pyproj.Transformer.from_crs(meta["crs"], WGS84, always_xy=True)
+        geom_col = meta.get("geometry_name") or "wkb_geometry"
+        got = False
+        for batch in reader:
+            got = True
+            names = batch.schema.names
+            geoms = shapely.from_wkb(batch.column(names.index(geom_col)).to_numpy(zero_copy_only=False))
+            attrs = batch.drop_columns([geom_col]).to_pandas()
+            attrs = attrs.astype(object).where(attrs.notna(), "").astype(str)
+            is_point = shapely.get_type_id(geoms) == 0
+            x = np.where(is_point, shapely.get_x(geoms), np.nan)
+            y = np.where(is_point, shapely.get_y(geoms), np.nan)
+            lon, lat = to_wgs84.transform(x, y)
+            yield Chunk(attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        if not got:
+            fields = [str(f) for f in meta.get("fields", [])]
+            yield Chunk(pd.DataFrame({f: pd.Series(dtype=object) for f in fields}), np.empty(0), np.empty(0))
+
+
+# ---------------------------------------------------------------------------- values
+def to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(numbers, empty mask) of a text column; decimal commas accepted; other text gives NaN."""
+    try:  # fast path: a clean column of numbers
+        out = values.to_numpy(dtype=object).astype(float)
+        return out, np.zeros(len(out), dtype=bool)
+    except (TypeError, ValueError):
+        pass
+    s = values.astype(str).str.strip()
+    empty = (s == "") | s.str.lower().isin(["nan", "none", "null", "na"])
+    s = s.where(~(s.str.count(",") == 1) | s.str.contains(r"\.", regex=True), s.str.replace(",", ".", regex=False))
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float), empty.to_numpy()
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where text that a spreadsheet would run as a formula (starting with ``=``, ``+``,
+    ``-``, ``@``, tab or carriage return, and not a plain number) is prefixed with ``'``, the
+    OWASP rule against CSV injection. Numbers such as ``-0.57`` are left as they are."""
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype != object:
+            continue
+        s = out[c]
+        text = s.map(lambda v: isinstance(v, str))
+        if not text.any():
+            continue
+        st = s[text]
+        risky = st.str.startswith(_FORMULA_START) & ~st.str.match(_PLAIN_NUMBER)
+        if risky.any():
+            out.loc[risky[risky].index, c] = "'" + st[risky]
+    return out
+
+
+# ---------------------------------------------------------------------------- writing
+class TableWriter:
+    """Writes the chunks of a result, in order, to CSV, GeoJSON or GeoPackage.
+
+    Every input column is kept, whatever its name (``geometry`` and ``fid`` included); an empty
+    result gives an empty file of the right format. CSV text that a spreadsheet would run as a
+    formula is neutralised (:func:`neutralise_formulas`).
+    """
+
+    def __init__(self, path: Path, ext: str, *, delimiter: str = ",", layer: str = "eligibilite"):
+        if ext not in OUTPUT_EXT:
+            raise InputError(f"cannot write {path.name}: use a .csv, .geojson or .gpkg name")
+        self.path, self.ext, self.delimiter, self.layer = path, ext, delimiter, layer
+        self._csv = None
+        self._geo_parts: list = []
+        self._gpkg_started = False
+        self._empty = None
+
+    def write(self, frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> None:
+        if len(frame) == 0:
+            self._empty = frame
+            return
+        if self.ext == ".csv":
+            self._write_csv(neutralise_formulas(frame))
+            return
+        gdf = self._geoframe(frame, lon, lat)
+        if self.ext == ".gpkg":
+            self._write_gpkg(gdf)
+        else:
+            self._geo_parts.append(gdf)
+
+    def close(self) -> None:
+        if self.ext == ".csv":
+            if self._csv is None:
+                self._write_csv(self._empty if self._empty is not None else pd.DataFrame())
+            self._csv[0].close()
+            return
+        if self.ext == ".gpkg":
+            if not self._gpkg_started:
+                self._write_gpkg(self._geoframe(self._empty, np.empty(0), np.empty(0)))
+            return
+        import geopandas as gpd
+
+        parts = self._geo_parts or [self._geoframe(self._empty, np.empty(0), np.empty(0))]
+        whole = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        gpd.GeoDataFrame(whole, geometry=whole.geometry.name, crs="EPSG:4326").to_file(
+            self.path, driver="GeoJSON", engine="pyogrio")
+
+    def _geoframe(self, frame, lon, lat):
+        import geopandas as gpd
+
+        frame = frame if frame is not None else pd.DataFrame()
+        geom_col = "_qpvgeo_geometry"
+        ok = np.isfinite(lon) & np.isfinite(lat)
+        pts = np.asarray(gpd.points_from_xy(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0)), dtype=object)
+        pts[~ok] = None
+        out = frame.copy()
+        for c in out.columns:  # nullable booleans and numbers as plain objects: GDAL writes NULLs
+            if isinstance(out[c].dtype, pd.BooleanDtype | pd.Float64Dtype | pd.Int64Dtype):
+                out[c] = out[c].astype(object).where(out[c].notna(), None)
+        out[geom_col] = pts
+        return gpd.GeoDataFrame(out, geometry=geom_col, crs="EPSG:4326")
+
+    def _write_gpkg(self, gdf) -> None:
+        gdf.to_file(self.path, driver="GPKG", layer=self.layer, engine="pyogrio", append=self._gpkg_started,
+                    layer_options=None if self._gpkg_started else {"FID": "qpvgeo_fid", "GEOMETRY_NAME": "geom"})
+        self._gpkg_started = True
+
+    def _write_csv(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                                      for f in table.schema]))
+        if self._csv is None:
+            self._csv = (pacsv.CSVWriter(str(self.path), table.schema, write_options=pacsv.WriteOptions(
+                delimiter=self.delimiter, quoting_style="needed")), table.schema)
+        elif table.schema != self._csv[1]:
+            table = table.cast(self._csv[1])
+        self._csv[0].write_table(table)
+
+
+def check_columns_free(columns, reserved, *, path_name: str) -> None:
+    """Refuse an input whose columns clash with the result columns (they would be overwritten)."""
+    clash = [c for c in columns if c in set(reserved)]
+    if clash:
+        raise InputError(f"{path_name} already has the column(s) {clash}, which qpvgeo writes (is it an output "
+                         "of qpvgeo?): rename or drop them first")
+
+
+__all__ = ["CsvFormat", "Chunk", "TableWriter", "sniff_csv", "iter_chunks", "read_vector", "read_site",
+           "local_input", "to_float", "neutralise_formulas", "DataError"]
