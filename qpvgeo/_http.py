@@ -1,8 +1,11 @@
 """All HTTP of qpvgeo: one session, timeouts, bounded retries, cached atomic downloads.
 
-Retries on 429 and 5xx (honouring ``Retry-After``, bounded by ``max_retry_after_s``) and on
-connection errors and timeouts are done by urllib3's ``Retry``; a body cut short is detected here
-(Content-Length, urllib3's length enforcement) and retried, never cached.
+Retries on 429 and 5xx (honouring ``Retry-After``, bounded by ``max_retry_after_s``) and on read
+timeouts are done by urllib3's ``Retry``; a name that does not resolve or a refused connection is
+not retried (it will not heal in seconds) and is said in one line with what to do. A body cut
+short is detected here (Content-Length, urllib3's length enforcement) and retried, never cached.
+Besides the timeout of each read, every request has a total deadline (``request_deadline_s``,
+``download_deadline_s``): a server that drips bytes cannot hold qpvgeo for ever.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,7 +62,7 @@ def session(settings: Settings | None = None) -> requests.Session:
     if key not in _sessions:
         retry = _BoundedRetry(
             total=s.max_retries,
-            connect=s.max_retries,
+            connect=0,  # DNS failures and refused connections: at once, with a clear message
             read=s.max_retries,
             status=s.max_retries,
             backoff_factor=s.backoff_s,
@@ -78,19 +83,110 @@ def session(settings: Settings | None = None) -> requests.Session:
     return _sessions[key]
 
 
-def request(method: str, url: str, *, settings: Settings | None = None, **kwargs) -> requests.Response:
-    """Send one request with retries; raise :class:`DownloadError` when it finally fails."""
+class _Deadline:
+    """Shuts the connection of a streamed response when the deadline passes, so that a blocked
+    read returns at once (a read timeout alone restarts with every byte a slow server drips)."""
+
+    def __init__(self, resp: requests.Response, at: float):
+        self.resp, self.fired = resp, False
+        self.timer = threading.Timer(max(at - time.monotonic(), 0.0), self._fire)
+        self.timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = getattr(getattr(self.resp.raw, "connection", None), "sock", None)
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.resp.close()
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        return False
+
+
+def _reason(exc: Exception) -> str:
+    """What failed, in words, from the chain of a requests/urllib3 exception."""
+    import urllib3.exceptions as ue
+
+    seen, e = set(), exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ue.NameResolutionError):
+            return "the server's name does not resolve (no network, a proxy, or a wrong URL)"
+        if isinstance(e, ue.NewConnectionError) or isinstance(e, ConnectionRefusedError):
+            return "the connection was refused or could not be made (no network, a proxy, or the service is down)"
+        if isinstance(e, ue.MaxRetryError) and e.reason is not None:
+            e = e.reason
+            continue
+        if isinstance(e, requests.Timeout | ue.TimeoutError):
+            return "the server did not answer in time"
+        e = e.__cause__ or e.__context__ or (e.args[0] if e.args and isinstance(e.args[0], Exception) else None)
+    return str(exc).splitlines()[0][:200]
+
+
+def request(method: str, url: str, *, settings: Settings | None = None, deadline_s: float | None = None,
+            **kwargs) -> requests.Response:
+    """Send one request with retries and a total deadline; raise :class:`DownloadError` (one line
+    that says what failed and what to do) when it finally fails. With ``stream=True`` the caller
+    reads the body and should use :func:`deadline` for it."""
     s = settings or get_settings()
     if s.offline:
         raise OfflineError(f"offline mode is on: will not request {url}")
     kwargs.setdefault("timeout", s.timeout_s)
-    try:
-        resp = session(s).request(method, url, **kwargs)
-    except requests.RequestException as exc:
-        raise DownloadError(f"request to {url} failed after {s.max_retries} retries: {exc}") from exc
+    stream = kwargs.pop("stream", False)
+    limit = deadline_s if deadline_s is not None else s.request_deadline_s
+    at = time.monotonic() + limit
+    box: dict = {}
+
+    def send():
+        try:
+            box["resp"] = session(s).request(method, url, stream=True, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["exc"] = exc
+
+    worker = threading.Thread(target=send, daemon=True)
+    worker.start()
+    worker.join(max(at - time.monotonic(), 0.0))
+    if worker.is_alive():
+        raise DownloadError(f"{url} gave no answer within {limit:g} s (setting request_deadline_s); "
+                            "try again later, or work offline from the cache (--offline)")
+    if "exc" in box:
+        exc = box["exc"]
+        if isinstance(exc, requests.RequestException):
+            raise DownloadError(f"request to {url} failed: {_reason(exc)}; check the network, or work offline "
+                                "(--offline, with the cache, or give coordinates instead of addresses)") from None
+        raise exc
+    resp = box["resp"]
     if resp.status_code >= 400:
-        raise DownloadError(f"{url} answered HTTP {resp.status_code} {resp.reason}".rstrip())
+        resp.close()
+        raise DownloadError(f"{url} answered HTTP {resp.status_code} {resp.reason}".rstrip()
+                            + " after the retries; try again later")
+    if not stream:
+        late = DownloadError(f"{url}: the answer did not arrive within {limit:g} s (setting request_deadline_s); "
+                             "try again later")
+        cut = deadline(resp, at)
+        try:
+            with cut:
+                resp._content = b"".join(resp.iter_content(chunk_size=1 << 16))
+        except (requests.RequestException, OSError) as exc:
+            if cut.fired:
+                raise late from None
+            raise DownloadError(f"{url}: the answer was cut short ({_reason(exc)})") from None
+        if cut.fired:
+            raise late
     return resp
+
+
+def deadline(resp: requests.Response, at: float) -> _Deadline:
+    """A context manager that cuts the streamed ``resp`` at the monotonic time ``at``."""
+    return _Deadline(resp, at)
 
 
 def cache_path(url: str, *, settings: Settings | None = None, name: str | None = None) -> Path:
@@ -149,7 +245,8 @@ class _Truncated(DownloadError):
 
 
 def _download_once(url: str, dest: Path, s: Settings, *, sha256, size, progress) -> None:
-    resp = request("GET", url, settings=s, stream=True)
+    at = time.monotonic() + s.download_deadline_s
+    resp = request("GET", url, settings=s, stream=True, deadline_s=s.download_deadline_s)
     expected = resp.headers.get("Content-Length")
     expected_n = int(expected) if expected and expected.isdigit() else None
     if expected_n is not None and expected_n > s.max_download_bytes:
@@ -167,9 +264,9 @@ def _download_once(url: str, dest: Path, s: Settings, *, sha256, size, progress)
             from tqdm.auto import tqdm
 
             bar = tqdm(total=expected_n, unit="B", unit_scale=True, desc=dest.name, leave=False)
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh, deadline(resp, at) as cut:
             try:
-                for chunk in resp.iter_content(chunk_size=1 << 20):
+                for chunk in resp.iter_content(chunk_size=1 << 16):
                     n += len(chunk)
                     if n > s.max_download_bytes:
                         raise DownloadError(
@@ -180,8 +277,14 @@ def _download_once(url: str, dest: Path, s: Settings, *, sha256, size, progress)
                     fh.write(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
-            except requests.RequestException as exc:
-                raise _Truncated(f"download cut short after {n} bytes ({exc})") from exc
+            except (requests.RequestException, OSError) as exc:
+                if cut.fired:
+                    raise DownloadError(f"{url}: not complete within {s.download_deadline_s:g} s (setting "
+                                        "download_deadline_s); nothing was cached") from None
+                raise _Truncated(f"download cut short after {n} bytes ({_reason(exc)})") from exc
+        if cut.fired:
+            raise DownloadError(f"{url}: not complete within {s.download_deadline_s:g} s (setting "
+                                "download_deadline_s); nothing was cached")
         if expected_n is not None and n != expected_n:
             raise _Truncated(f"download cut short: {n} of {expected_n} bytes")
         if size is not None and n != size:

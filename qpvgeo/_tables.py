@@ -187,7 +187,9 @@ def _csv_rows_fast(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
 
     got = False
     try:
-        with pd.read_csv(p, sep=fmt.delimiter, encoding=fmt.encoding, dtype=str, keep_default_na=False,
+        # stray bytes are kept as surrogates until decoded: only Python strings can hold them
+        with pd.read_csv(p, sep=fmt.delimiter, encoding=fmt.encoding, dtype=object if fmt.mixed else str,
+                         keep_default_na=False,
                          chunksize=chunk_rows, encoding_errors="surrogateescape" if fmt.mixed else "strict",
                          names=list(fmt.header), header=0, index_col=False) as reader:
             rows = iter(reader)
@@ -370,16 +372,17 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     OWASP rule against CSV injection. Numbers such as ``-0.57`` are left as they are."""
     out = frame.copy()
     for c in out.columns:
-        if out[c].dtype != object:
+        col = out[c]
+        if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
             continue
-        s = out[c]
-        text = s.map(lambda v: isinstance(v, str))
-        if not text.any():
+        starts = col.str.startswith(_FORMULA_START, na=False).to_numpy(dtype=bool)
+        if not starts.any():
             continue
-        st = s[text]
-        risky = st.str.startswith(_FORMULA_START) & ~st.str.match(_PLAIN_NUMBER)
+        risky = starts & ~col.str.match(_PLAIN_NUMBER, na=False).to_numpy(dtype=bool)
         if risky.any():
-            out.loc[risky[risky].index, c] = "'" + st[risky]
+            values = col.to_numpy(dtype=object).copy()
+            values[risky] = ["'" + v for v in values[risky]]
+            out[c] = values
     return out
 
 

@@ -13,6 +13,8 @@ setting                   environment variable            default
 ``ban_min_score``         ``QPVGEO_BAN_MIN_SCORE``        ``0.5``
 ``ban_chunk_rows``        ``QPVGEO_BAN_CHUNK_ROWS``       ``5000``
 ``max_download_bytes``    ``QPVGEO_MAX_DOWNLOAD_BYTES``   ``4 GiB``
+``request_deadline_s``    ``QPVGEO_REQUEST_DEADLINE_S``   ``300`` (whole request, retries included)
+``download_deadline_s``   ``QPVGEO_DOWNLOAD_DEADLINE_S``  ``7200`` (whole download of a file)
 ========================  ==============================  =========================================
 """
 
@@ -45,10 +47,14 @@ class Settings:
     ban_min_score: float = 0.5
     ban_chunk_rows: int = 5000
     max_download_bytes: int = 4 * 1024**3
+    request_deadline_s: float = 300.0
+    download_deadline_s: float = 7200.0
     user_agent: str = "qpvgeo (+https://github.com/qpvgeo/qpvgeo)"
 
     def __post_init__(self) -> None:
         self.cache_dir = Path(self.cache_dir).expanduser()
+        if self.request_deadline_s <= 0 or self.download_deadline_s <= 0:
+            raise InputError("request_deadline_s and download_deadline_s must be > 0")
         if self.timeout_s <= 0:
             raise InputError(f"timeout_s must be > 0, got {self.timeout_s!r}")
         if self.max_retries < 0:
@@ -82,6 +88,8 @@ _ENV = {
     "ban_min_score": ("QPVGEO_BAN_MIN_SCORE", float),
     "ban_chunk_rows": ("QPVGEO_BAN_CHUNK_ROWS", int),
     "max_download_bytes": ("QPVGEO_MAX_DOWNLOAD_BYTES", int),
+    "request_deadline_s": ("QPVGEO_REQUEST_DEADLINE_S", float),
+    "download_deadline_s": ("QPVGEO_DOWNLOAD_DEADLINE_S", float),
 }
 
 

@@ -1,7 +1,7 @@
 """Coordinate reference systems of the French territories, and distances on the ground.
 
 Distances and areas are computed in the metric CRS of the territory (Lambert-93 for mainland
-France and Corsica, the UTM zones overseas; rules.md §5). A projection stretches lengths by its
+France and Corsica, the UTM zones overseas; docs/rules.md §5). A projection stretches lengths by its
 local scale factor ``k`` (1.00185 for Lambert-93 at Saint-Omer): qpvgeo divides projected
 lengths by ``k`` at the place measured, which brings them within a few millimetres per kilometre
 of the geodesic distance (``pyproj.Geod``).

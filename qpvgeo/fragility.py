@@ -1,4 +1,4 @@
-"""Quartiers fragiles from the INSEE 200 m poverty grid (rules.md §4).
+"""Quartiers fragiles from the INSEE 200 m poverty grid (docs/rules.md §4).
 
 A carreau is flagged when its poverty rate (``men_pauv / men``, share of poor households) is at
 least ``factor`` times the reference rate of its EPCI (Σ men_pauv / Σ men over the EPCI's

@@ -1,4 +1,4 @@
-"""Amounts and thresholds that depend on where a project is (rules.md §3).
+"""Amounts and thresholds that depend on where a project is (docs/rules.md §3).
 
 All amounts are in euros. Rounding is to the nearest euro, halves up, as in the CABBALR
 reports (129 935 € of expenses → 51 974 €).

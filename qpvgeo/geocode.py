@@ -56,6 +56,25 @@ class GeocodeResult:
                 "failed": "geocode_failed"}[self.status]
 
 
+def _decode(resp) -> str:
+    """The text of an answer, by its declared charset; else UTF-8, else cp1252 (never garbled
+    silently: undecodable bytes of a declared charset are replaced and logged)."""
+    import re
+
+    m = re.search(r"charset=([\w.-]+)", resp.headers.get("Content-Type", ""), re.I)
+    raw = resp.content
+    if m:
+        try:
+            return raw.decode(m.group(1)).lstrip("\ufeff")
+        except (LookupError, UnicodeDecodeError):
+            log.warning("the geocoder's answer is not valid %s; undecodable bytes replaced", m.group(1))
+            return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 class BanClient:
     """Client of the BAN geocoder (base URL from the settings, e.g. a local test server)."""
 
@@ -230,7 +249,7 @@ class BanClient:
         try:
             resp = _http.request("POST", f"{self.base}/search/csv", data=form, files=files,
                                  settings=self.settings)
-            text = resp.content.decode("utf-8-sig", errors="replace")
+            text = _decode(resp)
         except DownloadError as exc:
             raise GeocodingError(f"the address service {self.base}/search/csv failed: {exc}") from exc
         out: dict[str, GeocodeResult] = {}

@@ -1,5 +1,5 @@
 """Maps for the screen (Folium, self-contained HTML that opens offline) and for print (PNG/PDF
-drawn with matplotlib, without web tiles). Legends and labels are in French (rules.md §6).
+drawn with matplotlib, without web tiles). Legends and labels are in French (docs/rules.md §6).
 
 Stable colours, so that years can be compared: QPV red, QIC purple, 300 m zone orange,
 quartiers fragiles blue; checked points by status.

@@ -21,6 +21,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     truncate_to: int | None = None  # announce len(body) but send only this many bytes
     delay_s: float = 0.0
+    drip_s: float = 0.0  # send the body one byte at a time, this long apart (a slow server)
 
 
 class FakeServer:
@@ -62,7 +63,12 @@ class FakeServer:
                     self.send_header("Connection", "close")
                 self.end_headers()
                 try:
-                    if reply.truncate_to is not None:
+                    if reply.drip_s:
+                        for i in range(len(reply.body)):
+                            self.wfile.write(reply.body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.drip_s)
+                    elif reply.truncate_to is not None:
                         self.wfile.write(reply.body[: reply.truncate_to])
                         self.wfile.flush()
                         self.close_connection = True

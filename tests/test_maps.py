@@ -15,6 +15,7 @@ from qpvgeo.batch import check_table
 from qpvgeo.carreaux import load_carreaux
 from qpvgeo.cli import main
 from qpvgeo.eligibility import Checker
+from qpvgeo.errors import InputError
 from qpvgeo.fragility import fragility
 from qpvgeo.perimeters import load_perimeters, select
 
@@ -113,7 +114,7 @@ def test_print_png_and_pdf(elig_spec, frag_spec, tmp_path):
         raster = np.asarray(page.render(scale=300 / 72).to_pil().convert("L"), dtype=float)
         assert raster.shape[1] >= 2481
         assert raster.std() > 10 and (raster < 250).mean() > 0.01  # not blank
-    with pytest.raises(Exception, match="300 dpi"):
+    with pytest.raises(InputError, match="300 dpi"):
         maps.save(elig_spec, tmp_path / "low.png", dpi=150)
 
 
@@ -121,7 +122,7 @@ def test_html_written_with_embed_snippet_and_no_overwrite(elig_spec, tmp_path):
     files = maps.save(elig_spec, tmp_path / "e.html", tiles="none")
     assert [f.name for f in files] == ["e.html", "e.embed.html"]
     assert '<iframe src="e.html"' in files[1].read_text()
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(InputError, match="already exists"):
         maps.save(elig_spec, tmp_path / "e.html")
 
 
@@ -134,9 +135,11 @@ def test_cli_maps(tmp_path, monkeypatch):
     pts.write_text("nom,lon,lat\nA,2.26006,50.75359\n")
     r = CliRunner().invoke(main, ["map", "eligibility", "--epci", CAPSO, "--points", str(pts), "--lon-col", "lon",
                                   "--lat-col", "lat", "--format", "png", "-o", str(tmp_path / "e.png")])
-    assert r.exit_code == 0, r.output and (tmp_path / "e.png").exists()
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "e.png").stat().st_size > 10_000
     r = CliRunner().invoke(main, ["map", "fragility", "--epci", CAPSO, "--format", "pdf", "-o", "f.pdf"])
-    assert r.exit_code == 0, r.output and (tmp_path / "f.pdf").exists()
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "f.pdf").read_bytes().startswith(b"%PDF")
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
