@@ -369,8 +369,9 @@ def test_utf8_file_with_one_cp1252_byte(tmp_path, checker):
 # ------------------------------------------------------------------------ 10. projected numbers without CRS
 def test_projected_numbers_get_the_same_hint_in_csv_and_geojson(tmp_path, checker):
     gj = tmp_path / "p.geojson"
-    gj.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": 1}, "geometry": {"type": "Point", "coordinates": [650000, 7070000]}}]}))
+    point = {"type": "Point", "coordinates": [650000, 7070000]}
+    gj.write_text(json.dumps({"type": "FeatureCollection",
+                              "features": [{"type": "Feature", "properties": {"id": 1}, "geometry": point}]}))
     check_file(gj, tmp_path / "o1.csv", checker, progress=False)
     csv = tmp_path / "p.csv"
     csv.write_text("x;y\n650000;7070000\n", encoding="utf-8")
