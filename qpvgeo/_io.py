@@ -52,7 +52,8 @@ def _remove_stale(p: Path) -> None:
     """Remove the temporary files of ``p`` left by processes that no longer run (killed)."""
     pattern = re.compile(rf"^\.{re.escape(p.name)}\.qpvgeo-(\d+)-")
     try:
-        entries = list(os.scandir(p.parent))
+        with os.scandir(p.parent) as it:
+            entries = list(it)
     except OSError:
         return
     for e in entries:

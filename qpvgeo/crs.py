@@ -78,6 +78,11 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
     and, when ``crs`` is given, projected ``X,Y`` (e.g. Lambert-93). Without ``crs``, a pair that
     is only in a French territory when read as ``lat, lon`` (as copied from a web map) is swapped,
     and ``how`` says so; a pair out of the degree range asks for the CRS.
+
+    >>> parse_point("2,628901;50,517951")
+    (2.628901, 50.517951, 'lon, lat')
+    >>> parse_point("50.75359, 2.26006")[:2]
+    (2.26006, 50.75359)
     """
     import re
 
@@ -100,7 +105,7 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
         raise InputError(f"{text!r} is not LON,LAT in degrees; for projected X,Y give the CRS "
                          "(--crs EPSG:2154 for Lambert-93)")
     if territory_of_lonlat(a, b) is None and territory_of_lonlat(b, a) is not None:
-        return b, a, "read as lat, lon (as copied from a web map)"
+        return b, a, "lat, lon (as copied from a web map), swapped"
     return a, b, "lon, lat"
 
 

@@ -173,6 +173,18 @@ class Checker:
         The area the perimeters cover: a shapely geometry in WGS84, or a GeoDataFrame/GeoSeries
         with a CRS. Default: the outlines of their départements where qpvgeo ships them
         (Pas-de-Calais), else their territories' extents; narrowed to a selection's area.
+
+    Examples
+    --------
+    On the embedded QPV 2024 of Pas-de-Calais:
+
+    >>> from qpvgeo.perimeters import load_perimeters
+    >>> checker = Checker(load_perimeters())
+    >>> ans = checker.check_point(2.26006, 50.75359)
+    >>> ans["status"], ans["code_qp"], ans["distance_m"]
+    ('in_qpv', 'QN06237M', 0.0)
+    >>> checker.check_point(3.06, 50.63)["status"]  # Lille: Nord is not loaded
+    'not_covered'
     """
 
     def __init__(self, perimeters: gpd.GeoDataFrame, *, rule: Rule | None = None, coverage=None):

@@ -58,7 +58,14 @@ class Rule:
     def eligible(self, status):
         """Eligibility of statuses under this rule: True (in a QPV, in the band, or inside a
         quartier whose class gets a band), False (other decided statuses), None (undecided or no
-        data). Works on one status or an array of them (an object array comes back)."""
+        data). Works on one status or an array of them (an object array comes back).
+
+        >>> rule = Rule()
+        >>> rule.eligible("in_band"), rule.eligible("in_qic"), rule.eligible("not_covered")
+        (True, False, None)
+        >>> Rule(band_classes="QPV, QIC").eligible("in_qic")
+        True
+        """
         yes = ("in_qpv", "in_band") + tuple(_status.INSIDE_OF_CLASS[c] for c in self.band_classes
                                             if c in _status.INSIDE_OF_CLASS)
         st = np.asarray(status, dtype=object)

@@ -81,7 +81,11 @@ LABELS_FR = {
 
 
 def is_decided(status: str) -> bool:
-    """Whether a yes or a no was given for this status."""
+    """Whether a yes or a no was given for this status.
+
+    >>> is_decided("outside"), is_decided("not_covered")
+    (True, False)
+    """
     return status in DECIDED
 
 
