@@ -31,7 +31,7 @@ RESULT_COLUMNS = ["qpv_status", "qpv_eligible", "qpv_code", "qpv_nom", "qpv_clas
                   "qpv_distance_m", "qpv_quartiers", "qpv_note"]
 GEOCODE_COLUMNS = ["geo_lon", "geo_lat", "geo_label", "geo_score", "geo_type"]
 _RANGE_NOTE = ("longitude must be within ±180 and latitude within ±90 (WGS84 degrees); for projected x/y "
-               "(e.g. Lambert-93) give the CRS (--crs EPSG:2154)")
+               "(e.g. Lambert-93) give their CRS (--crs EPSG:2154, crs='EPSG:2154')")
 
 
 # ---------------------------------------------------------------------------- one chunk
@@ -98,7 +98,8 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
         lon, lat = _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out,
                             skip=unreadable)
     else:
-        raise InputError("say where the locations are: --lon-col/--lat-col, or --address-cols")
+        raise InputError("say where the locations are: coordinate columns (lon_col/lat_col, --lon-col/--lat-col) "
+                         "or address columns (address_cols, --address-cols)")
     status[unreadable] = "unreadable_row"
     note[unreadable] = chunk.bad_reason[unreadable] if chunk.bad_reason is not None else "unreadable row"
     lon = np.where(unreadable, np.nan, lon)

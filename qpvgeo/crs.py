@@ -103,7 +103,7 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
         return float(lon), float(lat), f"x/y in {crs}"
     if abs(a) > 180 or abs(b) > 90:
         raise InputError(f"{text!r} is not LON,LAT in degrees; for projected X,Y give the CRS "
-                         "(--crs EPSG:2154 for Lambert-93)")
+                         "(crs='EPSG:2154', --crs EPSG:2154 for Lambert-93)")
     if territory_of_lonlat(a, b) is None and territory_of_lonlat(b, a) is not None:
         return b, a, "lat, lon (as copied from a web map), swapped"
     return a, b, "lon, lat"

@@ -328,7 +328,7 @@ def select(
             raise NotFoundError(
                 f"unknown quartier code(s) {unknown} in the loaded perimeters "
                 f"({len(out)} quartiers, e.g. {', '.join(out['code_qp'].head(3))}); check the code "
-                "and the vintage (--vintage)"
+                "and the vintage (vintage=, --vintage)"
             )
         out = out[out["code_qp"].str.upper().isin(wanted)]
     if departement is not None:

@@ -52,7 +52,7 @@ def epci_name(siren: str, membership: pd.DataFrame | None = None) -> str:
         raise NotFoundError(
             f"EPCI {siren!r} is not in the membership table (known: "
             f"{', '.join(sorted(m['siren_epci'].unique())[:8])}…); check the SIREN or give "
-            "your own table with --membership"
+            "your own commune → EPCI table (membership=, --membership)"
         )
     return str(hit.iloc[0])
 

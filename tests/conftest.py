@@ -114,3 +114,22 @@ def settings(tmp_path, monkeypatch):
     config.set_settings(s)
     yield s
     config.set_settings(None)
+
+
+def run_cli(*args):
+    """Run the real ``qpvgeo`` command (click's runner) with these arguments."""
+    from click.testing import CliRunner
+
+    from qpvgeo.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_error(res, *words):
+    """Exit code 1, one line on stderr that starts with 'Error:' and holds ``words``, no traceback."""
+    assert res.exit_code == 1, res.output
+    err = res.stderr.strip()
+    assert err.startswith("Error:") and "\n" not in err and "Traceback" not in res.output, err
+    for w in words:
+        assert w in err, (w, err)
+    return err

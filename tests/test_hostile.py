@@ -23,13 +23,12 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from click.testing import CliRunner
-from conftest import Reply
+from conftest import Reply, one_line_error
+from conftest import run_cli as run
 from fake_ban import csv_answer
 
 from qpvgeo import _archive, _http
 from qpvgeo.batch import check_file
-from qpvgeo.cli import main
 from qpvgeo.eligibility import Checker
 from qpvgeo.errors import DataError, DownloadError, InputError
 from qpvgeo.geocode import BanClient
@@ -41,19 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def checker():
     return Checker(load_perimeters())
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_line_error(res, *words):
-    assert res.exit_code == 1, res.output
-    err = res.stderr.strip()
-    assert err.startswith("Error:") and "\n" not in err and "Traceback" not in res.output, err
-    for w in words:
-        assert w in err, (w, err)
-    return err
 
 
 # ------------------------------------------------------------------------ 1. slow servers

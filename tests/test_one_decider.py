@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from click.testing import CliRunner
-from conftest import Reply
+from conftest import Reply, one_line_error
+from conftest import run_cli as run
 from fake_ban import csv_answer, search_reply
 from test_maps import layers_in_html
 
@@ -39,21 +39,6 @@ def per():
 @pytest.fixture(scope="module")
 def checker(per):
     return Checker(per)
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def one_line_error(res, *words):
-    """Exit code 1, one line on stderr that starts with 'Error:', no traceback."""
-    assert res.exit_code == 1, res.output
-    err = res.stderr.strip()
-    assert err.startswith("Error:") and "\n" not in err, err
-    assert "Traceback" not in res.output
-    for w in words:
-        assert w in err, (w, err)
-    return err
 
 
 # ------------------------------------------------------------------------ 1. sites and coverage
