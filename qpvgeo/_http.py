@@ -189,6 +189,37 @@ def deadline(resp: requests.Response, at: float) -> _Deadline:
     return _Deadline(resp, at)
 
 
+class RateLimiter:
+    """At most ``rate_per_s`` calls per second across every thread of the process (a token bucket
+    of one): callers wait their turn, so a server under any load stays below a service's limit."""
+
+    def __init__(self, rate_per_s: float):
+        self.interval = 1.0 / rate_per_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+_limiters: dict[tuple, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter(key: str, rate_per_s: float) -> RateLimiter:
+    """The process-wide limiter of a service (e.g. the BAN's base URL) at this rate."""
+    with _limiters_lock:
+        k = (key, rate_per_s)
+        if k not in _limiters:
+            _limiters[k] = RateLimiter(rate_per_s)
+        return _limiters[k]
+
+
 def cache_path(url: str, *, settings: Settings | None = None, name: str | None = None) -> Path:
     """Where the download of ``url`` is (or would be) cached."""
     s = settings or get_settings()

@@ -290,12 +290,15 @@ def check_file(
     overwrite: bool = False,
     progress: bool = True,
     layer: str | None = None,
+    max_rows: int | None = None,
+    on_progress=None,
     **options,
 ) -> dict:
     """Check every row of ``in_path`` and write ``out_path`` (CSV, GeoJSON or GPKG, atomically).
 
     ``in_path`` is a path or an http(s) URL (downloaded into the cache). ``options`` are those of
-    :func:`check_table`; ``layer`` picks the layer of a multi-layer input.
+    :func:`check_table`; ``layer`` picks the layer of a multi-layer input. ``max_rows`` refuses a
+    larger file (nothing is written); ``on_progress(rows_done)`` is called after each chunk.
 
     Returns
     -------
@@ -328,6 +331,9 @@ def check_file(
                                                   robust=True) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer))
                     for chunk in chunks:
+                        if max_rows is not None and rows + len(chunk.frame) > max_rows:
+                            raise InputError(f"{path.name} has more than {max_rows} rows, the limit here; "
+                                             "split the file")
                         res, lon, lat = _check_chunk(chunk, checker, **options)
                         rows += len(res)
                         statuses.update(res["qpv_status"].value_counts().to_dict())
@@ -335,6 +341,8 @@ def check_file(
                         quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
                         writer.write(res, lon, lat)
                         bar.update(len(res))
+                        if on_progress is not None:
+                            on_progress(rows)
                     writer.close()
                 break
             except _Restart as exc:

@@ -12,6 +12,7 @@ setting                   environment variable            default
 ``ban_url``               ``QPVGEO_BAN_URL``              ``https://data.geopf.fr/geocodage``
 ``ban_min_score``         ``QPVGEO_BAN_MIN_SCORE``        ``0.5``
 ``ban_chunk_rows``        ``QPVGEO_BAN_CHUNK_ROWS``       ``5000``
+``ban_rate_per_s``        ``QPVGEO_BAN_RATE_PER_S``       ``40`` (below the service's 50 requests/s)
 ``max_download_bytes``    ``QPVGEO_MAX_DOWNLOAD_BYTES``   ``4 GiB``
 ``request_deadline_s``    ``QPVGEO_REQUEST_DEADLINE_S``   ``300`` (whole request, retries included)
 ``download_deadline_s``   ``QPVGEO_DOWNLOAD_DEADLINE_S``  ``7200`` (whole download of a file)
@@ -46,6 +47,7 @@ class Settings:
     ban_url: str = "https://data.geopf.fr/geocodage"
     ban_min_score: float = 0.5
     ban_chunk_rows: int = 5000
+    ban_rate_per_s: float = 40.0
     max_download_bytes: int = 4 * 1024**3
     request_deadline_s: float = 300.0
     download_deadline_s: float = 7200.0
@@ -65,6 +67,9 @@ class Settings:
             raise InputError(
                 f"ban_chunk_rows must be 1..200000 (the service limit), got {self.ban_chunk_rows!r}"
             )
+        if not 0 < self.ban_rate_per_s <= 50:
+            raise InputError(f"ban_rate_per_s must be in (0, 50] (the service allows 50/s), "
+                             f"got {self.ban_rate_per_s!r}")
         if not self.ban_url.startswith(("http://", "https://")):
             raise InputError(f"ban_url must be an http(s) URL, got {self.ban_url!r}")
 
@@ -87,6 +92,7 @@ _ENV = {
     "ban_url": ("QPVGEO_BAN_URL", str),
     "ban_min_score": ("QPVGEO_BAN_MIN_SCORE", float),
     "ban_chunk_rows": ("QPVGEO_BAN_CHUNK_ROWS", int),
+    "ban_rate_per_s": ("QPVGEO_BAN_RATE_PER_S", float),
     "max_download_bytes": ("QPVGEO_MAX_DOWNLOAD_BYTES", int),
     "request_deadline_s": ("QPVGEO_REQUEST_DEADLINE_S", float),
     "download_deadline_s": ("QPVGEO_DOWNLOAD_DEADLINE_S", float),

@@ -77,7 +77,9 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
     Accepts ``2.26006,50.75359``, the French way ``2,628901;50,517951``, spaces as separators,
     and, when ``crs`` is given, projected ``X,Y`` (e.g. Lambert-93). Without ``crs``, a pair that
     is only in a French territory when read as ``lat, lon`` (as copied from a web map) is swapped,
-    and ``how`` says so; a pair out of the degree range asks for the CRS.
+    and ``how`` says so; a pair in the range of Lambert-93 (x 50 000-1 300 000, y 6 000 000-7 200 000,
+    which no pair of degrees can be) is read as Lambert-93 and said; any other pair out of the
+    degree range asks for the CRS.
 
     >>> parse_point("2,628901;50,517951")
     (2.628901, 50.517951, 'lon, lat')
@@ -102,6 +104,9 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
             raise InputError(f"{text!r} cannot be converted from {crs} to degrees: check the CRS")
         return float(lon), float(lat), f"x/y in {crs}"
     if abs(a) > 180 or abs(b) > 90:
+        if 50_000 <= a <= 1_300_000 and 6_000_000 <= b <= 7_200_000:  # only Lambert-93 gives such pairs
+            lon, lat = pyproj.Transformer.from_crs(2154, WGS84, always_xy=True).transform(a, b)
+            return float(lon), float(lat), "x/y in Lambert-93 (EPSG:2154), recognised from the values"
         raise InputError(f"{text!r} is not LON,LAT in degrees; for projected X,Y give the CRS "
                          "(crs='EPSG:2154', --crs EPSG:2154 for Lambert-93)")
     if territory_of_lonlat(a, b) is None and territory_of_lonlat(b, a) is not None:

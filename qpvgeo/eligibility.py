@@ -93,6 +93,12 @@ def _build_outline(geoms: np.ndarray, *, step_m: float = 10.0) -> _Outline:
     return _Outline(tree, coords, ring, owner_ring[ring], step_m, exact)
 
 
+def _workers(n: int) -> int:
+    """Threads for a k-d tree query: all cores for large batches, one for a few points (starting
+    threads costs more than a single query)."""
+    return -1 if n >= 20_000 else 1
+
+
 def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
     dx, dy = bx - ax, by - ay
     den = dx * dx + dy * dy
@@ -103,7 +109,7 @@ def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
 def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(projected distance, quartier position) of the nearest outline for each point (see _Outline)."""
     xy = np.column_stack([x, y])
-    d, vi = outline.kdtree.query(xy, k=1, workers=-1)
+    d, vi = outline.kdtree.query(xy, k=1, workers=_workers(len(x)))
     owner = outline.owner[vi].astype(np.int64)
     _exact(outline, x, y, np.flatnonzero(d < outline.exact_within_m), d, owner)
     return d, owner
@@ -114,7 +120,7 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
     if not idx.size:
         return
     radius = np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6
-    lists = outline.kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), radius, workers=-1,
+    lists = outline.kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), radius, workers=_workers(idx.size),
                                             return_sorted=False)
     counts = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
     vert = np.concatenate(lists).astype(np.int64)

@@ -83,11 +83,15 @@ class BanClient:
         self.base = self.settings.ban_url.rstrip("/")
         self._db: sqlite3.Connection | None = None
 
+    def _throttle(self) -> None:
+        """Every call to the service, from every thread, stays below ``ban_rate_per_s``."""
+        _http.limiter(self.base, self.settings.ban_rate_per_s).wait()
+
     # ---------------------------------------------------------------- cache
     def _cache(self) -> sqlite3.Connection:
         if self._db is None:
             self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.settings.cache_dir / "ban-cache.sqlite")
+            self._db = sqlite3.connect(self.settings.cache_dir / "ban-cache.sqlite", timeout=30)
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT)")
         return self._db
 
@@ -147,6 +151,7 @@ class BanClient:
         if postcode:
             params["postcode"] = postcode
         try:
+            self._throttle()
             resp = _http.request("GET", f"{self.base}/search", params=params, settings=self.settings)
             data = resp.json()
         except DownloadError as exc:
@@ -247,6 +252,7 @@ class BanClient:
         if any(postcodes[i] for _, i in chunk):
             form.append(("postcode", "postcode"))
         try:
+            self._throttle()
             resp = _http.request("POST", f"{self.base}/search/csv", data=form, files=files,
                                  settings=self.settings)
             text = _decode(resp)

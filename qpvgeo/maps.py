@@ -60,7 +60,7 @@ class MapSpec:
         return "Sources : " + " ; ".join(self.sources) + f". Carte réalisée le {self.made} avec qpvgeo."
 
 
-def _display(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def web_geometries(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """WGS84 copy, simplified by 0.5 m in the territory's metric CRS (invisible on screen and paper)."""
     if gdf.empty:
         return gdf.to_crs(WGS84)
@@ -91,7 +91,7 @@ def _context_layer(spec: MapSpec, extent_wgs84) -> None:
     near = communes[communes.intersects(shapely.box(x0 - dx, y0 - dy, x1 + dx, y1 + dy))]
     if near.empty:
         return
-    g = _display(near[["insee", "nom", "geometry"]])
+    g = web_geometries(near[["insee", "nom", "geometry"]])
     g["popup"] = [f"{_esc(n)} ({_esc(c)})" for n, c in zip(g["nom"], g["insee"])]
     spec.layers.insert(0, ("Communes", g, {"color": "#7f8c8d", "weight": 0.8, "fill": False}, "context"))
     spec.legend.append(("#7f8c8d", "Limite communale", "line"))
@@ -103,7 +103,7 @@ def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
         sub = perimeters[perimeters["classe"] == classe]
         if sub.empty:
             continue
-        g = _display(sub[["code_qp", "nom_qp", "classe", "geometry"]])
+        g = web_geometries(sub[["code_qp", "nom_qp", "classe", "geometry"]])
         g["lien"] = [SIG_URL.format(code=c) if classe == "QPV" else "" for c in g["code_qp"]]
         name = {"QPV": "QPV (État)", "QIC": "QIC (communautaire)", "fragile": "Quartiers fragiles"}[classe]
         spec.layers.append((name, g, {"color": COLOURS[classe], "weight": 2.5, "fill": True,
@@ -125,7 +125,7 @@ def eligibility_spec(checker: Checker, *, shown: gpd.GeoDataFrame | None = None,
     spec = MapSpec(title=f"Éligibilité : quartiers prioritaires et bande des {band_m} m",
                    sources=[_source_of(per)])
     band = checker.band_geometry(codes=None if shown is None else list(shown["code_qp"]))
-    spec.layers.append((f"Zone des {band_m} m", _display(band),
+    spec.layers.append((f"Zone des {band_m} m", web_geometries(band),
                         {"color": COLOURS["band"], "weight": 1, "fill": True, "fillColor": COLOURS["band"],
                          "fillOpacity": 0.25, "dashArray": "4 4"}, "band"))
     spec.legend.append((COLOURS["band"], f"Zone des {band_m} m "
@@ -134,7 +134,7 @@ def eligibility_spec(checker: Checker, *, shown: gpd.GeoDataFrame | None = None,
     if site is not None:
         ans = checker.check_site(site)
         colour = STATUS_COLOURS.get(ans["status"], STATUS_COLOURS["undecided"])
-        g = _display(site.to_crs(WGS84)[["geometry"]].dissolve())
+        g = web_geometries(site.to_crs(WGS84)[["geometry"]].dissolve())
         g["popup"] = _popup_site(ans, band_m)
         spec.layers.append(("Site du projet", g, {"color": "#000000", "weight": 2, "fill": True, "fillColor": colour,
                                                   "fillOpacity": 0.45}, "site"))
@@ -196,7 +196,7 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
     car = result.carreaux[result.carreaux["status"] == "ok"]
     bins = RATE_BINS if variable == "rate" else RATIO_BINS
     cls = np.clip(np.digitize(car[variable].to_numpy(), bins) - 1, 0, len(SCALE) - 1)
-    g = _display(car[["idcar_200m", "men", "ind", "rate", "ratio", "flagged", "geometry"]])
+    g = web_geometries(car[["idcar_200m", "men", "ind", "rate", "ratio", "flagged", "geometry"]])
     g["couleur"] = [SCALE[i] for i in cls]
     name = "Taux de pauvreté des ménages" if variable == "rate" else "Ratio au taux de référence"
     spec.layers.append((f"Carreaux 200 m : {name.lower()}", g, {"fillOpacity": 0.65, "weight": 0}, "carreaux"))
@@ -212,7 +212,7 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
                                    f"≥ {s['rule']['min_individuals']:g} individus)", "line"))
     z = result.zones.copy()
     z["communes"] = z["communes"].map(lambda xs: ", ".join(xs))
-    spec.layers.append(("Zones candidates", _display(z), {"color": COLOURS["zone"], "weight": 3, "fill": True,
+    spec.layers.append(("Zones candidates", web_geometries(z), {"color": COLOURS["zone"], "weight": 3, "fill": True,
                                                          "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
                         "zones"))
     spec.legend.append((COLOURS["zone"], "Zone candidate (carreaux fragiles contigus)", "line"))

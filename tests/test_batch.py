@@ -164,7 +164,9 @@ def test_cli_check_point_json_offline():
     assert ans["rule"]["band_m"] == 300 and ans["rule"]["vintage"] == 2024
     res = CliRunner().invoke(main, ["check", "2.26006,50.75359"])
     assert "QN06237M" in res.output and "IN A QPV" in res.output
-    res = CliRunner().invoke(main, ["check", "700000,7000000"])
+    res = CliRunner().invoke(main, ["check", "700000,7000000"])  # only Lambert-93 gives such values: said
+    assert res.exit_code == 0 and "Lambert-93 (EPSG:2154), recognised from the values" in res.output
+    res = CliRunner().invoke(main, ["check", "2000000,9000000"])
     assert res.exit_code == 1 and "--crs" in res.output
 
 

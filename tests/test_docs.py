@@ -56,8 +56,8 @@ def _argv(command: str) -> list[str]:
 
 def needs_outside(argv: list[str]) -> bool:
     """Whether a command needs the network or a file the reader brings (then it is only parsed)."""
-    if argv[0] == "fetch" or "official" in argv or "--address-cols" in argv:
-        return True
+    if argv[0] in ("fetch", "serve") or "official" in argv or "--address-cols" in argv:
+        return True  # the network, or a server that runs until stopped (tests/test_server.py runs it)
     if argv[0] == "check" and len(argv) > 1 and not argv[1].startswith("-") and re.search(r"[A-Za-z]", argv[1]):
         return True  # an address: the BAN
     for prev, tok in zip([""] + argv, argv):
