@@ -26,8 +26,10 @@ from .errors import DataError, InputError
 log = logging.getLogger(__name__)
 
 CSV_EXT = (".csv", ".txt", ".tsv")
+SHEET_EXT = (".xlsx", ".xlsm", ".ods", ".xls")
 VECTOR_EXT = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
-OUTPUT_EXT = (".csv", ".geojson", ".json", ".gpkg")
+TABLE_EXT = CSV_EXT + SHEET_EXT
+OUTPUT_EXT = (".csv", ".geojson", ".json", ".gpkg", ".xlsx")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 # a spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -111,14 +113,7 @@ def sniff_csv(path: Path) -> CsvFormat:
     header = tuple(_fix_text(h) for h in header)
     if header and header[0].startswith("\ufeff"):
         header = (header[0][1:],) + header[1:]
-    seen, dup = set(), []
-    for h in header:
-        if h in seen:
-            dup.append(h)
-        seen.add(h)
-    if dup:
-        raise InputError(f"{path.name}: the column name(s) {sorted(set(dup))} appear more than once in the "
-                         "header; rename them so that every column keeps its own name")
+    _refuse_duplicates(header, path.name)
     return CsvFormat(encoding, delimiter, header, mixed)
 
 
@@ -150,7 +145,7 @@ class MalformedCsv(Exception):
 
 
 def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | None = None,
-                csv_format: CsvFormat | None = None, robust: bool = False) -> Iterator[Chunk]:
+                csv_format: CsvFormat | None = None, robust: bool = False, sheet=None) -> Iterator[Chunk]:
     """Yield the rows of an input file in chunks of at most ``chunk_rows``, streaming.
 
     CSV: every column as text (``csv_format`` when already sniffed). ``robust`` reads row by row
@@ -165,9 +160,135 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000, layer: str | Non
         fmt = csv_format or sniff_csv(p)
         yield from (_csv_rows_robust(p, fmt, chunk_rows) if robust else _csv_rows_fast(p, fmt, chunk_rows))
         return
+    if ext in SHEET_EXT:
+        yield from _sheet_rows(p, sheet, chunk_rows)
+        return
     if ext not in VECTOR_EXT:
-        raise InputError(f"cannot read {p.name}: give a .csv, .geojson, .gpkg, .shp or .fgb file")
+        raise InputError(f"cannot read {p.name}: give a .csv, .xlsx, .ods, .geojson, .gpkg, .shp or .fgb file")
     yield from _vector_rows(p, layer, chunk_rows)
+
+
+# ---------------------------------------------------------------------------- spreadsheets
+def _cell_text(v) -> str:
+    """A spreadsheet cell as the text a CSV would hold (2.26006, not 2.2600600000000001)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return str(v)
+
+
+def _sheet_names(path: Path) -> list[str]:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True)
+        try:
+            return list(wb.sheetnames)
+        finally:
+            wb.close()
+    import python_calamine
+
+    wb = python_calamine.CalamineWorkbook.from_path(str(path))
+    try:
+        return list(wb.sheet_names)
+    finally:
+        wb.close()
+
+
+def pick_sheet(path: Path, sheet: str | int | None) -> str:
+    """The sheet to read: ``sheet`` (a name, or a number from 1); by default the first one."""
+    try:
+        names = _sheet_names(path)
+    except Exception as exc:  # noqa: BLE001 - the readers raise many kinds for a damaged file
+        raise InputError(f"cannot open the spreadsheet {path.name}: {str(exc).splitlines()[0][:120]}") from None
+    if not names:
+        raise InputError(f"{path.name} has no sheet")
+    if sheet is None or sheet == "":
+        if len(names) > 1:
+            log.warning("%s has %d sheets; reading the first, %r (choose another with the sheet option)",
+                        path.name, len(names), names[0])
+        return names[0]
+    if str(sheet).isdigit() and str(sheet) not in names:
+        i = int(sheet)
+        if not 1 <= i <= len(names):
+            raise InputError(f"{path.name} has {len(names)} sheets, not {i}: {', '.join(names)}")
+        return names[i - 1]
+    if str(sheet) not in names:
+        raise InputError(f"{path.name} has no sheet {sheet!r}; its sheets: {', '.join(names)}")
+    return str(sheet)
+
+
+def _sheet_iter(path: Path, name: str):
+    """Rows of a sheet as lists of cell values: streamed for .xlsx (openpyxl, read-only mode, in
+    bounded memory); .ods and .xls through python-calamine, which reads a sheet at once."""
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            yield from wb[name].iter_rows(values_only=True)
+        finally:
+            wb.close()
+        return
+    import python_calamine
+
+    wb = python_calamine.CalamineWorkbook.from_path(str(path))
+    try:
+        yield from wb.get_sheet_by_name(name).iter_rows()
+    finally:
+        wb.close()
+
+
+def sheet_header(path: Path, sheet=None) -> tuple[str, tuple[str, ...]]:
+    """(sheet name, header) of a spreadsheet; duplicate column names are refused."""
+    name = pick_sheet(path, sheet)
+    first = next(iter(_sheet_iter(path, name)), None)
+    if not first or not any(c not in (None, "") for c in first):
+        raise InputError(f"{path.name}, sheet {name!r}: the first row is empty; it must hold the column names")
+    header = tuple(_cell_text(c).strip() or f"colonne_{i + 1}" for i, c in enumerate(first))
+    while header and header[-1].startswith("colonne_"):
+        header = header[:-1]  # trailing empty cells of the header row
+    _refuse_duplicates(header, path.name)
+    return name, header
+
+
+def _sheet_rows(path: Path, sheet, chunk_rows: int) -> Iterator[Chunk]:
+    name, header = sheet_header(path, sheet)
+    n = len(header)
+    rows: list[list[str]] = []
+    it = iter(_sheet_iter(path, name))
+    next(it, None)
+    got = False
+    for row in it:
+        cells = [_cell_text(v) for v in (row or ())[:n]]
+        if not any(cells):
+            continue  # an empty line, as pandas skips blank CSV lines
+        rows.append(cells + [""] * (n - len(cells)))
+        if len(rows) == chunk_rows:
+            got = True
+            yield Chunk(pd.DataFrame(rows, columns=list(header), dtype=object))
+            rows = []
+    if rows or not got:
+        yield Chunk(pd.DataFrame(rows, columns=list(header), dtype=object) if rows else
+                    pd.DataFrame({h: pd.Series(dtype=object) for h in header}))
+
+
+def _refuse_duplicates(header, name: str) -> None:
+    seen, dup = set(), []
+    for h in header:
+        if h in seen:
+            dup.append(h)
+        seen.add(h)
+    if dup:
+        raise InputError(f"{name}: the column name(s) {sorted(set(dup))} appear more than once in the "
+                         "header; rename them so that every column keeps its own name")
 
 
 def _recode(frame: pd.DataFrame) -> np.ndarray:
@@ -362,6 +483,8 @@ def to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         pass
     s = values.astype(str).str.strip()
     empty = (s == "") | s.str.lower().isin(["nan", "none", "null", "na"])
+    # thousands separated by spaces, no-break spaces or narrow no-break spaces: 650 100,5
+    s = s.str.replace(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?:\D|$))", "", regex=True)
     s = s.where(~(s.str.count(",") == 1) | s.str.contains(r"\.", regex=True), s.str.replace(",", ".", regex=False))
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float), empty.to_numpy()
 
@@ -395,11 +518,16 @@ class TableWriter:
     formula is neutralised (:func:`neutralise_formulas`).
     """
 
-    def __init__(self, path: Path, ext: str, *, delimiter: str = ",", layer: str = "eligibilite"):
+    def __init__(self, path: Path, ext: str, *, delimiter: str = ",", layer: str = "eligibilite",
+                 number_columns=(), present=None, bom: bool = False):
         if ext not in OUTPUT_EXT:
-            raise InputError(f"cannot write {path.name}: use a .csv, .geojson or .gpkg name")
+            raise InputError(f"cannot write {path.name}: use a .csv, .xlsx, .geojson or .gpkg name")
         self.path, self.ext, self.delimiter, self.layer = path, ext, delimiter, layer
+        self.present = present  # frame -> frame for people (CSV, xlsx); machine formats keep the codes
+        self.bom = bom
+        self.number_columns = {c for c in number_columns if c}
         self._csv = None
+        self._xlsx = None
         self._geo_parts: list = []
         self._gpkg_started = False
         self._empty = None
@@ -409,7 +537,10 @@ class TableWriter:
             self._empty = frame
             return
         if self.ext == ".csv":
-            self._write_csv(neutralise_formulas(frame))
+            self._write_csv(neutralise_formulas(self.present(frame, cells=False) if self.present else frame))
+            return
+        if self.ext == ".xlsx":
+            self._write_xlsx(self.present(frame, cells=True) if self.present else frame)
             return
         gdf = self._geoframe(frame, lon, lat)
         if self.ext == ".gpkg":
@@ -417,11 +548,23 @@ class TableWriter:
         else:
             self._geo_parts.append(gdf)
 
-    def close(self) -> None:
+    def close(self, summary: dict | None = None) -> None:
+        if self.ext == ".xlsx":
+            if self._xlsx is None:
+                empty = self._empty if self._empty is not None else pd.DataFrame()
+                self._write_xlsx(self.present(empty, cells=True) if self.present else empty)
+            wb, _ = self._xlsx
+            ws = wb.create_sheet("resume")
+            for key, value in _summary_rows(summary or {}):
+                ws.append([key, value])
+            wb.save(self.path)
+            return
         if self.ext == ".csv":
             if self._csv is None:
-                self._write_csv(self._empty if self._empty is not None else pd.DataFrame())
+                empty = self._empty if self._empty is not None else pd.DataFrame()
+                self._write_csv(self.present(empty, cells=False) if self.present else empty)
             self._csv[0].close()
+            self._csv[2].close()
             return
         if self.ext == ".gpkg":
             if not self._gpkg_started:
@@ -454,6 +597,30 @@ class TableWriter:
                     layer_options=None if self._gpkg_started else {"FID": "qpvgeo_fid", "GEOMETRY_NAME": "geom"})
         self._gpkg_started = True
 
+    def _write_xlsx(self, frame: pd.DataFrame) -> None:
+        """Rows as real cells: numbers as numbers, booleans as booleans, text as text (never a
+        formula: a text cell that starts with '=' is written as text)."""
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+
+        if self._xlsx is None:
+            wb = Workbook(write_only=True)
+            ws = wb.create_sheet("resultats")
+            ws.append([str(c) for c in frame.columns])
+            self._xlsx = (wb, ws)
+        ws = self._xlsx[1]
+        kinds = [_xlsx_kind(frame[c], c in self.number_columns) for c in frame.columns]
+        for row in frame.itertuples(index=False, name=None):
+            cells = []
+            for v, kind in zip(row, kinds):
+                v = _xlsx_value(v, kind)
+                if isinstance(v, str) and v[:1] in _FORMULA_START:
+                    cell = WriteOnlyCell(ws, value=v)
+                    cell.data_type = "s"
+                    v = cell
+                cells.append(v)
+            ws.append(cells)
+
     def _write_csv(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -462,11 +629,60 @@ class TableWriter:
         table = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
                                       for f in table.schema]))
         if self._csv is None:
-            self._csv = (pacsv.CSVWriter(str(self.path), table.schema, write_options=pacsv.WriteOptions(
-                delimiter=self.delimiter, quoting_style="needed")), table.schema)
+            sink = pa.OSFile(str(self.path), "wb")
+            if self.bom:
+                sink.write(b"\xef\xbb\xbf")  # UTF-8 with BOM: French Excel then reads the accents right
+            self._csv = (pacsv.CSVWriter(sink, table.schema, write_options=pacsv.WriteOptions(
+                delimiter=self.delimiter, quoting_style="needed")), table.schema, sink)
         elif table.schema != self._csv[1]:
             table = table.cast(self._csv[1])
         self._csv[0].write_table(table)
+
+
+_DECIMAL_CELL = re.compile(r"^-?(0|[1-9]\d{0,14})\.\d+$")
+_NUMBER_CELL = re.compile(r"^-?(0|[1-9]\d{0,14})([.,]\d+)?$")
+
+
+def _xlsx_kind(col: pd.Series, coordinates: bool = False) -> str:
+    """How a column is written: booleans, numbers, text; input text becomes numbers for the
+    coordinate columns, and for columns of decimal numbers only (codes such as 62765 stay text)."""
+    if pd.api.types.is_bool_dtype(col.dtype) or isinstance(col.dtype, pd.BooleanDtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return "number"
+    values = col[col.astype(str) != ""].astype(str)
+    if coordinates and values.str.match(_NUMBER_CELL).all():
+        return "number"
+    if len(values) and values.str.match(_DECIMAL_CELL).all():
+        return "number"
+    return "text"
+
+
+def _xlsx_value(v, kind: str):
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or v == "":
+        return None
+    if kind == "bool":
+        return bool(v)
+    if kind == "number":
+        f = float(str(v).replace(",", "."))
+        return int(f) if f.is_integer() and abs(f) < 1e15 else f
+    return str(v)
+
+
+def _summary_rows(summary: dict):
+    """The summary of a batch as (key, value) rows for the summary sheet."""
+    for key in ("input", "output", "rows"):
+        if key in summary:
+            yield key, summary[key]
+    for status, n in summary.get("statuses", {}).items():
+        yield f"status: {status}", n
+    for code, n in summary.get("quartiers", {}).items():
+        yield f"quartier: {code}", n
+    for key, value in (summary.get("located_by") or {}).items():
+        if value is not None:
+            yield f"located by: {key}", ", ".join(value) if isinstance(value, list) else str(value)
+    for key, value in (summary.get("rule") or {}).items():
+        yield f"rule: {key}", ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def check_columns_free(columns, reserved, *, path_name: str) -> None:

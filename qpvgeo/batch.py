@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from . import _io, _tables
+from . import _io, _tables, columns
 from . import status as _status
 from .crs import TERRITORIES, WGS84, parse_crs
 from .eligibility import Checker
@@ -232,16 +232,28 @@ def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, 
 
 
 # ---------------------------------------------------------------------------- whole file
-def _prepare(in_path, options: dict, *, layer, settings=None):
+def _prepare(in_path, options: dict, *, layer, sheet=None, settings=None):
     """(local path, CSV format or None) of an input, checked at the door; a geocoder is added to
     ``options`` when addresses are to be geocoded."""
     path = _tables.local_input(in_path, settings=settings)
     ext = path.suffix.lower()
-    if ext not in _tables.CSV_EXT + _tables.VECTOR_EXT:
-        raise InputError(f"cannot read {path.name}: give a .csv, .geojson, .gpkg, .shp or .fgb file")
+    if ext not in _tables.TABLE_EXT + _tables.VECTOR_EXT:
+        raise InputError(f"cannot read {path.name}: give a .csv, .xlsx, .ods, .geojson, .gpkg, .shp or .fgb file")
     fmt = _tables.sniff_csv(path) if ext in _tables.CSV_EXT else None
-    if fmt is not None:
-        _tables.check_columns_free(fmt.header, RESULT_COLUMNS + GEOCODE_COLUMNS if options.get("address_cols")
+    header = fmt.header if fmt is not None else (_tables.sheet_header(path, sheet)[1] if ext in _tables.SHEET_EXT
+                                                 else None)
+    located = None
+    if header is not None and not (options.get("lon_col") or options.get("lat_col") or options.get("address_cols")):
+        try:
+            first = next(iter(_tables.iter_chunks(path, chunk_rows=2000, csv_format=fmt, sheet=sheet)))
+        except _tables.MalformedCsv:
+            first = next(iter(_tables.iter_chunks(path, chunk_rows=2000, csv_format=fmt, robust=True)))
+        found = columns.find_locations(header, first.frame)
+        located = {"how": found.pop("how"), **found}
+        options.update({k: v for k, v in found.items() if v is not None})
+        log.info("%s: %s", path.name, located["how"])
+    if header is not None:
+        _tables.check_columns_free(header, RESULT_COLUMNS + GEOCODE_COLUMNS if options.get("address_cols")
                                    else RESULT_COLUMNS, path_name=path.name)
     if options.get("crs"):
         parse_crs(options["crs"])  # an unknown CRS is a one-line error before any work
@@ -249,13 +261,13 @@ def _prepare(in_path, options: dict, *, layer, settings=None):
         from .geocode import BanClient
 
         options["geocoder"] = BanClient()
-    return path, fmt
+    return path, fmt, located
 
 
-def _chunks(path, fmt, *, chunk_rows, layer):
+def _chunks(path, fmt, *, chunk_rows, layer, sheet=None):
     """The chunks of an input; a CSV row the fast reader cannot parse restarts the reading row by row."""
     try:
-        yield from _tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt)
+        yield from _tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt, sheet=sheet)
     except _tables.MalformedCsv as exc:
         raise _Restart(str(exc)) from None
 
@@ -264,16 +276,16 @@ class _Restart(Exception):
     pass
 
 
-def check_rows(in_path: str | Path, checker: Checker, *, layer: str | None = None, **options):
+def check_rows(in_path: str | Path, checker: Checker, *, layer: str | None = None, sheet=None, **options):
     """Check every row of a (small) file and return ``(frame, lon, lat)`` without writing
     anything: the frame of :func:`check_table` and the WGS84 location of each row (NaN where
     unknown). Maps use it to draw what :func:`check_file` would write."""
-    path, fmt = _prepare(in_path, options, layer=layer)
+    path, fmt, _ = _prepare(in_path, options, layer=layer, sheet=sheet)
     for robust in (False, True):
         try:
             parts = [_check_chunk(c, checker, **options) for c in (
-                _tables.iter_chunks(path, layer=layer, csv_format=fmt, robust=True) if robust
-                else _chunks(path, fmt, chunk_rows=100_000, layer=layer))]
+                _tables.iter_chunks(path, layer=layer, csv_format=fmt, robust=True, sheet=sheet) if robust
+                else _chunks(path, fmt, chunk_rows=100_000, layer=layer, sheet=sheet))]
             break
         except _Restart as exc:
             log.warning("%s: %s; reading it again row by row", path.name, exc)
@@ -290,29 +302,46 @@ def check_file(
     overwrite: bool = False,
     progress: bool = True,
     layer: str | None = None,
+    sheet: str | int | None = None,
     max_rows: int | None = None,
     on_progress=None,
+    lang: str | None = None,
+    excel: bool = False,
     **options,
 ) -> dict:
-    """Check every row of ``in_path`` and write ``out_path`` (CSV, GeoJSON or GPKG, atomically).
+    """Check every row of ``in_path`` and write ``out_path`` (CSV, xlsx, GeoJSON or GPKG, atomically).
 
-    ``in_path`` is a path or an http(s) URL (downloaded into the cache). ``options`` are those of
-    :func:`check_table`; ``layer`` picks the layer of a multi-layer input. ``max_rows`` refuses a
+    ``in_path`` is a path or an http(s) URL (downloaded into the cache): CSV, xlsx/ods/xls, GeoJSON,
+    GPKG, SHP, FlatGeobuf. ``options`` are those of :func:`check_table`; without them the location
+    columns are recognised (:func:`qpvgeo.columns.find_locations`). ``layer`` picks the layer of a
+    multi-layer input, ``sheet`` the sheet of a spreadsheet (a name or a number from 1; default the
+    first). ``lang="fr"`` writes French column names, status words and ``oui``/``non`` in CSV and
+    xlsx (default: the ``lang`` setting); ``excel`` writes CSV for French Excel (UTF-8 with BOM,
+    ``;``, decimal commas); GeoJSON and GeoPackage keep the English codes. ``max_rows`` refuses a
     larger file (nothing is written); ``on_progress(rows_done)`` is called after each chunk.
 
     Returns
     -------
     dict
-        ``input``, ``output``, ``rows`` (= input rows), ``statuses`` (count per status, largest
-        first), ``quartiers`` (count per quartier of the rows in it or in its band), ``rule``.
+        ``input``, ``output``, ``rows`` (= input rows), ``located_by`` (when the locations were not
+        given: the columns and CRS recognised, and ``how`` in words; else None), ``statuses``
+        (count per status, largest first), ``quartiers`` (count per quartier of the rows in it or in
+        its band), ``rule``.
     """
     if chunk_rows < 1:
         raise InputError(f"chunk size must be >= 1, got {chunk_rows}")
     out_path = Path(out_path)
     ext = out_path.suffix.lower()
     if ext not in _tables.OUTPUT_EXT:
-        raise InputError(f"cannot write {out_path.name}: use a .csv, .geojson or .gpkg name")
-    path, fmt = _prepare(in_path, options, layer=layer)
+        raise InputError(f"cannot write {out_path.name}: use a .csv, .xlsx, .geojson or .gpkg name")
+    from . import config, present
+
+    lang = present.check_lang(lang or config.get_settings().lang)
+    path, fmt, located = _prepare(in_path, options, layer=layer, sheet=sheet)
+    people = None
+    if lang == "fr" or excel:
+        def people(frame, cells):
+            return present.for_people(frame, lang=lang, excel=excel, band_m=checker.rule.band_m, cells=cells)
     if path.resolve() == out_path.expanduser().resolve():
         raise InputError("the output file must differ from the input file")
     _io.check_target(out_path, overwrite=overwrite)
@@ -326,10 +355,13 @@ def check_file(
             bar = tqdm(unit=" rows", desc="checking", disable=None if progress else True, leave=False)
             try:
                 with _io.atomic_path(out_path, overwrite=overwrite) as tmp:
-                    writer = _tables.TableWriter(tmp, ext, delimiter=fmt.delimiter if fmt else ",")
+                    delimiter = ";" if excel else (fmt.delimiter if fmt else ",")
+                    writer = _tables.TableWriter(tmp, ext, delimiter=delimiter,
+                                                 number_columns=(options.get("lon_col"), options.get("lat_col")),
+                                                 present=people, bom=excel)
                     chunks = (_tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt,
-                                                  robust=True) if robust
-                              else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer))
+                                                  robust=True, sheet=sheet) if robust
+                              else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))
                     for chunk in chunks:
                         if max_rows is not None and rows + len(chunk.frame) > max_rows:
                             raise InputError(f"{path.name} has more than {max_rows} rows, the limit here; "
@@ -343,7 +375,7 @@ def check_file(
                         bar.update(len(res))
                         if on_progress is not None:
                             on_progress(rows)
-                    writer.close()
+                    writer.close(_summary(in_path, out_path, rows, statuses, quartiers, checker, located))
                 break
             except _Restart as exc:
                 log.warning("%s: %s; reading it again row by row", path.name, exc)
@@ -353,8 +385,13 @@ def check_file(
         geocoder = options.get("geocoder")
         if geocoder is not None:
             geocoder.close()
+    return _summary(in_path, out_path, rows, statuses, quartiers, checker, located)
+
+
+def _summary(in_path, out_path, rows, statuses, quartiers, checker, located=None) -> dict:
     return {
         "input": os.fspath(in_path), "output": os.fspath(out_path), "rows": rows,
+        "located_by": located,
         "statuses": dict(sorted(statuses.items(), key=lambda kv: -kv[1])),
         "quartiers": dict(sorted(quartiers.items(), key=lambda kv: (-kv[1], kv[0]))),
         "rule": checker.rule_dict(),

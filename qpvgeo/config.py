@@ -13,6 +13,7 @@ setting                   environment variable            default
 ``ban_min_score``         ``QPVGEO_BAN_MIN_SCORE``        ``0.5``
 ``ban_chunk_rows``        ``QPVGEO_BAN_CHUNK_ROWS``       ``5000``
 ``ban_rate_per_s``        ``QPVGEO_BAN_RATE_PER_S``       ``40`` (below the service's 50 requests/s)
+``lang``                  ``QPVGEO_LANG``                 ``en`` (``fr``: French words for people)
 ``max_download_bytes``    ``QPVGEO_MAX_DOWNLOAD_BYTES``   ``4 GiB``
 ``request_deadline_s``    ``QPVGEO_REQUEST_DEADLINE_S``   ``300`` (whole request, retries included)
 ``download_deadline_s``   ``QPVGEO_DOWNLOAD_DEADLINE_S``  ``7200`` (whole download of a file)
@@ -48,6 +49,7 @@ class Settings:
     ban_min_score: float = 0.5
     ban_chunk_rows: int = 5000
     ban_rate_per_s: float = 40.0
+    lang: str = "en"
     max_download_bytes: int = 4 * 1024**3
     request_deadline_s: float = 300.0
     download_deadline_s: float = 7200.0
@@ -67,6 +69,8 @@ class Settings:
             raise InputError(
                 f"ban_chunk_rows must be 1..200000 (the service limit), got {self.ban_chunk_rows!r}"
             )
+        if self.lang not in ("en", "fr"):
+            raise InputError(f"lang must be en or fr, got {self.lang!r}")
         if not 0 < self.ban_rate_per_s <= 50:
             raise InputError(f"ban_rate_per_s must be in (0, 50] (the service allows 50/s), "
                              f"got {self.ban_rate_per_s!r}")
@@ -93,6 +97,7 @@ _ENV = {
     "ban_min_score": ("QPVGEO_BAN_MIN_SCORE", float),
     "ban_chunk_rows": ("QPVGEO_BAN_CHUNK_ROWS", int),
     "ban_rate_per_s": ("QPVGEO_BAN_RATE_PER_S", float),
+    "lang": ("QPVGEO_LANG", str),
     "max_download_bytes": ("QPVGEO_MAX_DOWNLOAD_BYTES", int),
     "request_deadline_s": ("QPVGEO_REQUEST_DEADLINE_S", float),
     "download_deadline_s": ("QPVGEO_DOWNLOAD_DEADLINE_S", float),

@@ -15,6 +15,7 @@ every carreau read is in the output with its status.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -526,3 +527,16 @@ def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
         r["partial"] = bool(r["partial"])
         recs.append(r)
     return recs
+
+
+class _CallableModule(type(logging)):
+    """``qpvgeo.fragility(...)`` is the notebook call (:func:`qpvgeo.api.fragility`) even once this
+    module, of the same name, has been imported and so become the package's attribute."""
+
+    def __call__(self, *args, **kwargs):
+        from .api import fragility as api_fragility
+
+        return api_fragility(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

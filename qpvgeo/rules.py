@@ -6,9 +6,8 @@ module is light (no geopandas), so that the command line can build rules before 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from . import status as _status
 from .errors import InputError
@@ -42,7 +41,7 @@ class Rule:
         if isinstance(classes, str):  # "QPV, QIC" as typed on a command line
             classes = classes.split(",")
         object.__setattr__(self, "band_classes", tuple(c.strip() for c in classes if c and c.strip()))
-        if not (isinstance(self.band_m, (int, float)) and np.isfinite(self.band_m) and self.band_m >= 0):
+        if not (isinstance(self.band_m, (int, float)) and math.isfinite(self.band_m) and self.band_m >= 0):
             raise InputError(f"band distance must be a number of metres >= 0, got {self.band_m!r}")
         if self.comparison not in COMPARISONS:
             raise InputError(f"comparison must be '<' or '<=', got {self.comparison!r}")
@@ -52,6 +51,8 @@ class Rule:
 
     def in_band(self, distance_m):
         """Whether ground distances (metres) are within the band under this rule's comparison."""
+        import numpy as np  # imported here: building a rule (the command line) needs no numpy
+
         d = np.asarray(distance_m, dtype=float)
         return d < self.band_m if self.comparison == "<" else d <= self.band_m
 
@@ -68,6 +69,8 @@ class Rule:
         """
         yes = ("in_qpv", "in_band") + tuple(_status.INSIDE_OF_CLASS[c] for c in self.band_classes
                                             if c in _status.INSIDE_OF_CLASS)
+        import numpy as np
+
         st = np.asarray(status, dtype=object)
         out = np.where(np.isin(st, yes), True, np.where(np.isin(st, _status.DECIDED), False, None))
         return out.item() if out.ndim == 0 else out

@@ -104,3 +104,15 @@ def test_readme_command(argv, expected, tmp_path, monkeypatch):
     lines = {" ".join(ln.split()) for ln in got.splitlines()}
     for ln in shown:
         assert " ".join(ln.split()) in lines, f"README line not printed: {ln!r}\n--- printed:\n{got}"
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """``import qpvgeo.cli`` (what ``qpvgeo --help`` and ``qpvgeo fdc`` pay) loads no geopandas,
+    pandas, numpy, shapely, pyproj, folium, scipy, matplotlib or rasterio."""
+    import subprocess
+    import sys
+
+    code = ("import sys, qpvgeo.cli; heavy = [m for m in ('geopandas', 'pandas', 'numpy', 'shapely', 'pyproj', "
+            "'folium', 'scipy', 'matplotlib', 'rasterio', 'fastapi') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

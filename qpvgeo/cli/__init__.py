@@ -77,7 +77,10 @@ class _Group(click.Group):
               help="Use only the cache; never touch the network (env QPVGEO_OFFLINE=1).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Cache folder for downloads (env QPVGEO_CACHE_DIR).")
-def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None) -> None:
+@click.option("--lang", type=click.Choice(["en", "fr"]), default=None,
+              help="Language of what people read: text, CSV and xlsx (env QPVGEO_LANG; JSON and GIS files "
+                   "keep English codes).")
+def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None, lang: str | None) -> None:
     """qpvgeo: QPV eligibility, quartiers fragiles and maps for the politique de la ville.
 
     Works offline on the embedded data (Pas-de-Calais QPV 2024, Filosofi 2021 of the CA du Pays
@@ -86,7 +89,7 @@ def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     logging.captureWarnings(True)
-    config.set_settings(config.from_env(offline=offline, cache_dir=cache_dir))
+    config.set_settings(config.from_env(offline=offline, cache_dir=cache_dir, lang=lang))
 
 
 def echo_json(obj) -> None:

@@ -7,7 +7,15 @@ import click
 from ..errors import InputError
 from ..status import LABELS_EN
 from . import echo_json, main, quiet_progress
-from .options import json_option, location_options, overwrite_option, perimeter_options, rule_options, site_options
+from .options import (
+    excel_option,
+    json_option,
+    location_options,
+    overwrite_option,
+    perimeter_options,
+    rule_options,
+    site_options,
+)
 
 
 def make_checker(perimeters, rule):
@@ -17,7 +25,33 @@ def make_checker(perimeters, rule):
     return Checker(perimeters.load(), rule=rule)
 
 
+def _lang() -> str:
+    from .. import config
+
+    return config.get_settings().lang
+
+
+def _print_answer_fr(ans: dict) -> None:
+    from ..present import decimal_comma, status_fr
+
+    r = ans["rule"]
+    click.echo(ans.get("address") or f"{decimal_comma(ans.get('lon'))} ; {decimal_comma(ans.get('lat'))}")
+    if ans.get("read_as"):
+        click.echo(f"  lu comme : {ans['read_as']}")
+    click.echo(f"  statut : {status_fr(ans['status'], r['band_m'])}  [{ans['status']}]")
+    if ans.get("code_qp"):
+        click.echo(f"  quartier : {ans['code_qp']} « {ans['nom_qp']} » ({ans['classe']}), distance au sol "
+                   f"{decimal_comma(ans['distance_m'])} m")
+    near = ", ".join(f"{q['code_qp']} ({decimal_comma(q['distance_m'])} m)" for q in ans.get("quartiers", []))
+    click.echo(f"  à {r['comparison']} {r['band_m']:g} m : {near or 'aucun'}")
+    click.echo(f"  règle : bande {r['comparison']} {r['band_m']:g} m autour des {', '.join(r['band_classes'])} ; "
+               f"périmètres {r['vintage']} ; distances au sol ; réponse indicative")
+
+
 def _print_answer(ans: dict) -> None:
+    if _lang() == "fr":
+        _print_answer_fr(ans)
+        return
     where = ans.get("address") or f"{ans.get('lon')}, {ans.get('lat')}"
     click.echo(f"{where}")
     if ans.get("read_as"):
@@ -128,14 +162,15 @@ def _print_site(ans: dict) -> None:
 @main.command("check-file")
 @click.argument("input_file")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .csv, .geojson or .gpkg.")
+              help="Output file: .csv, .xlsx (a sheet of results and one of the summary), .geojson or .gpkg.")
 @location_options
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=100_000, show_default=True, help="Rows per chunk.")
+@excel_option
 @overwrite_option
 @json_option
 @rule_options
 @perimeter_options
-def check_file_cmd(input_file, output, locations, chunk_rows, overwrite, as_json, rule, perimeters):
+def check_file_cmd(input_file, output, locations, chunk_rows, excel, overwrite, as_json, rule, perimeters):
     """Check every row of a CSV, GeoJSON, GPKG, SHP or FlatGeobuf file (a path or an http(s) URL);
     one output row per input row, in the same order.
 
@@ -146,10 +181,12 @@ def check_file_cmd(input_file, output, locations, chunk_rows, overwrite, as_json
     from ..batch import check_file
 
     summary = check_file(input_file, output, make_checker(perimeters, rule), chunk_rows=chunk_rows,
-                         overwrite=overwrite, progress=not quiet_progress(), **locations.batch_options())
+                         overwrite=overwrite, progress=not quiet_progress(), excel=excel, **locations.batch_options())
     if as_json:
         echo_json(summary)
         return
+    if summary.get("located_by"):
+        click.echo(f"located by {summary['located_by']['how']}")
     click.echo(f"{summary['rows']} rows checked -> {summary['output']}")
     for k, v in summary["statuses"].items():
         click.echo(f"  {k:<22} {v:>9}")

@@ -5,7 +5,7 @@ import click
 from .. import funding
 from . import echo_json, main, quiet_progress
 from .check import make_checker
-from .options import json_option, location_options, overwrite_option, perimeter_options, rule_options
+from .options import excel_option, json_option, location_options, overwrite_option, perimeter_options, rule_options
 
 
 def _eur(v) -> str:
@@ -41,16 +41,17 @@ def fdc_cmd(expenses, rate, cap, as_json):
               help="Where to write the row-level results (kept by you; the command prints aggregates only).")
 @location_options
 @click.option("--threshold", type=click.FloatRange(0, 1), default=funding.PUBLIC_SHARE, show_default=True)
+@excel_option
 @overwrite_option
 @json_option
 @rule_options
 @perimeter_options
-def public_share_cmd(input_file, output, locations, threshold, overwrite, as_json, rule, perimeters):
+def public_share_cmd(input_file, output, locations, threshold, excel, overwrite, as_json, rule, perimeters):
     """The "60 %" rule: share of the participants' addresses that lie in a QPV (aggregates only)."""
     from ..batch import check_file
 
     summary = check_file(input_file, output, make_checker(perimeters, rule), overwrite=overwrite,
-                         progress=not quiet_progress(), **locations.batch_options())
+                         progress=not quiet_progress(), excel=excel, **locations.batch_options())
     res = funding.public_share(summary["statuses"], threshold=threshold)
     if as_json:
         echo_json(res)

@@ -96,31 +96,36 @@ class Locations:
     citycode_col: str | None = None
     postcode_col: str | None = None
     layer: str | None = None
+    sheet: str | None = None
 
     def batch_options(self) -> dict:
         """Keyword arguments of :func:`qpvgeo.batch.check_file` / ``check_rows``."""
         return {"lon_col": self.lon_col, "lat_col": self.lat_col, "crs": self.crs,
                 "address_cols": self.address_cols, "citycode_col": self.citycode_col,
-                "postcode_col": self.postcode_col, "layer": self.layer}
+                "postcode_col": self.postcode_col, "layer": self.layer, "sheet": self.sheet}
 
 
 def location_options(f):
-    """--lon-col, --lat-col, --crs, --address-cols, --citycode-col, --postcode-col, --input-layer
-    → ``locations`` (a :class:`Locations`)."""
-    def build(lon_col, lat_col, crs, address_cols, citycode_col, postcode_col, input_layer):
+    """--lon-col, --lat-col, --crs, --address-cols, --citycode-col, --postcode-col, --input-layer,
+    --sheet → ``locations`` (a :class:`Locations`). Without them, the columns are recognised."""
+    def build(lon_col, lat_col, crs, address_cols, citycode_col, postcode_col, input_layer, sheet):
         cols = [c.strip() for c in address_cols.split(",") if c.strip()] if address_cols else None
-        return {"locations": Locations(lon_col, lat_col, crs, cols, citycode_col, postcode_col, input_layer)}
+        return {"locations": Locations(lon_col, lat_col, crs, cols, citycode_col, postcode_col, input_layer,
+                                       sheet)}
 
     f = _wrap(f, build, ("lon_col", "lat_col", "crs", "address_cols", "citycode_col", "postcode_col",
-                         "input_layer"))
+                         "input_layer", "sheet"))
+    f = click.option("--sheet", default=None,
+                     help="Sheet of a spreadsheet (name, or number from 1; default the first).")(f)
     f = click.option("--input-layer", default=None, help="Layer of a multi-layer input file (GPKG).")(f)
     f = click.option("--postcode-col", default=None, help="Column of postcodes (helps the geocoder).")(f)
     f = click.option("--citycode-col", default=None, help="Column of INSEE commune codes (helps the geocoder).")(f)
     f = click.option("--address-cols", default=None,
                      help="Columns joined into the address to geocode, comma-separated.")(f)
     f = click.option("--crs", default=None, help="CRS of --lon-col/--lat-col when not WGS84 (e.g. EPSG:2154).")(f)
-    f = click.option("--lat-col", default=None, help="Column of latitudes (or Y with --crs).")(f)
-    f = click.option("--lon-col", default=None, help="Column of longitudes (or X with --crs).")(f)
+    f = click.option("--lat-col", default=None, help="Column of latitudes (or Y with --crs); default: recognised.")(f)
+    f = click.option("--lon-col", default=None, help="Column of longitudes (or X with --crs); default: recognised "
+                     "(lon, longitude, x, …; the CRS from the values).")(f)
     return f
 
 
@@ -182,6 +187,12 @@ def carreaux_options(f):
 # ---------------------------------------------------------------------------- outputs
 def overwrite_option(f):
     return click.option("--overwrite", is_flag=True, help="Replace existing output files.")(f)
+
+
+def excel_option(f):
+    return click.option("--excel", is_flag=True,
+                        help="CSV for French Excel: UTF-8 with BOM, ';', decimal commas (with --lang fr: French "
+                             "headers, words and oui/non).")(f)
 
 
 def json_option(f):

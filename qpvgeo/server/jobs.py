@@ -16,8 +16,8 @@ from pathlib import Path
 
 log = logging.getLogger("qpvgeo.server")
 
-INPUT_EXT = (".csv", ".txt", ".tsv", ".geojson", ".json", ".gpkg", ".fgb")
-OUTPUT_EXT = (".csv", ".geojson", ".gpkg")
+INPUT_EXT = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".ods", ".xls", ".geojson", ".json", ".gpkg", ".fgb")
+OUTPUT_EXT = (".csv", ".xlsx", ".geojson", ".gpkg")
 
 
 @dataclass

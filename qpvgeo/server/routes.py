@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from .. import config
 from ..errors import InputError, NotFoundError
 from .app import error
-from .jobs import INPUT_EXT
+from .jobs import INPUT_EXT, OUTPUT_EXT
 
 router = APIRouter()
 static_router = APIRouter(include_in_schema=False)
@@ -202,22 +202,23 @@ async def check_file(request: Request, file: UploadFile = File(...), lon_col: st
                      lat_col: str | None = Form(None), crs: str | None = Form(None),
                      address_cols: str | None = Form(None), citycode_col: str | None = Form(None),
                      postcode_col: str | None = Form(None), layer: str | None = Form(None),
-                     output_format: str = Form("csv"), run_async: bool = Form(False, alias="async")):
+                     sheet: str | None = Form(None), output_format: str = Form("csv"),
+                     run_async: bool = Form(False, alias="async"), lang: str = Form("en"),
+                     excel: bool = Form(False)):
     from ..batch import check_file as check_file_
 
     d = _desk(request)
     ext = _input_ext(file.filename)
     out_ext = f".{output_format.lower().lstrip('.')}"
-    if out_ext not in (".csv", ".geojson", ".gpkg"):
-        raise InputError(f"output_format must be csv, geojson or gpkg, got {output_format!r}")
+    if out_ext not in OUTPUT_EXT:
+        raise InputError(f"output_format must be csv, xlsx, geojson or gpkg, got {output_format!r}")
     job, path = d.jobs.new(ext, out_ext, _download_name(file.filename, out_ext))
     size = await _save(file, path, d.settings.max_upload_mb)
     cols = [c.strip() for c in address_cols.split(",") if c.strip()] if address_cols else None
-    if not (lon_col and lat_col) and not cols and ext not in (".geojson", ".json", ".gpkg", ".fgb"):
-        raise InputError("say where the locations are: lon_col and lat_col, or address_cols")
 
     def work(j):
         return check_file_(path, j.result, d.checker, progress=False, max_rows=d.settings.max_rows, layer=layer,
+                           sheet=sheet, lang=lang, excel=excel,
                            lon_col=lon_col, lat_col=lat_col, crs=crs, address_cols=cols, citycode_col=citycode_col,
                            postcode_col=postcode_col, on_progress=lambda n: setattr(j, "rows_done", n))
 

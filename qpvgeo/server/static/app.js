@@ -153,6 +153,8 @@
     const out = $("file-result");
     const form = new FormData($("file-form"));
     form.append("async", "true");
+    form.append("lang", "fr");
+    if (form.get("output_format") === "csv") form.append("excel", "true");
     for (const k of ["lon_col", "lat_col", "crs", "address_cols"]) { if (!form.get(k)) form.delete(k); }
     if (form.get("address_cols")) { form.delete("lon_col"); form.delete("lat_col"); }
     out.replaceChildren(el("p", "Envoi du fichier…"));

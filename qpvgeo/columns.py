@@ -1,0 +1,97 @@
+"""Where the locations of a table are, when the user does not say: coordinate columns recognised
+by their names (in any case, with or without accents), their CRS recognised from their values,
+or address columns. Never a silent guess: what was used is said, and an ambiguous table is an
+error that lists its columns.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import InputError
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "longitudewgs84", "geolon", "x", "coordx", "xcoord", "coordonneex",
+             "xl93", "xlambert93", "xlambert", "xwgs84")
+LAT_NAMES = ("lat", "latitude", "latitudewgs84", "geolat", "y", "coordy", "ycoord", "coordonneey", "yl93",
+             "ylambert93", "ylambert", "ywgs84")
+ADDRESS_NAMES = ("adresse", "address", "adressecomplete", "adressepostale", "adr", "label", "resultlabel")
+NUMBER_NAMES = ("numero", "num", "no", "numvoie", "numerovoie", "housenumber")
+STREET_NAMES = ("voie", "rue", "nomvoie", "libellevoie", "street", "nomdelavoie")
+POSTCODE_NAMES = ("codepostal", "cp", "postcode", "postalcode")
+CITY_NAMES = ("commune", "ville", "city", "nomcommune", "localite", "libellecommune")
+CITYCODE_NAMES = ("codeinsee", "insee", "citycode", "codecommune", "depcom", "codgeo", "inseecom")
+
+# the metric CRS of each territory (docs/rules.md §5), tried on values out of the degree range
+PROJECTED = (2154, 5490, 2972, 2975, 4471)
+
+
+def _key(name: str) -> str:
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _find(columns, names) -> str | None:
+    keys = {}
+    for c in columns:
+        keys.setdefault(_key(c), c)
+    return next((keys[n] for n in names if n in keys), None)
+
+
+def find_locations(columns, sample) -> dict:
+    """Options of :func:`qpvgeo.batch.check_table` for a table whose locations were not given.
+
+    ``columns`` are the table's column names, ``sample`` a DataFrame of its first rows (text).
+    Returns ``lon_col``, ``lat_col``, ``crs`` (None for degrees) or ``address_cols``,
+    ``citycode_col``, ``postcode_col``, and ``how``: a sentence saying what was assumed.
+    """
+    lon, lat = _find(columns, LON_NAMES), _find(columns, LAT_NAMES)
+    if lon and lat:
+        crs, why = _crs_of(sample[lon], sample[lat], lon, lat)
+        return {"lon_col": lon, "lat_col": lat, "crs": crs,
+                "how": f"coordinates from the columns {lon!r} and {lat!r}, {why}"}
+    address = _find(columns, ADDRESS_NAMES)
+    number, street = _find(columns, NUMBER_NAMES), _find(columns, STREET_NAMES)
+    postcode, city, citycode = (_find(columns, POSTCODE_NAMES), _find(columns, CITY_NAMES),
+                                _find(columns, CITYCODE_NAMES))
+    parts = [address] if address else [c for c in (number, street) if c]
+    if parts:
+        parts += [c for c in (postcode, city) if c and c not in parts]
+        return {"address_cols": parts, "citycode_col": citycode, "postcode_col": postcode,
+                "how": f"addresses from the columns {', '.join(map(repr, parts))}, geocoded with the BAN"
+                       + (f" (commune code from {citycode!r})" if citycode else "")}
+    raise InputError(f"cannot tell where the locations are: no coordinate columns (lon/lat, longitude/latitude, "
+                     f"x/y) nor address columns (adresse, numero + voie, commune) among the file's columns "
+                     f"{list(columns)}; name them with --lon-col/--lat-col or --address-cols")
+
+
+def _crs_of(xs, ys, lon: str, lat: str) -> tuple[str | None, str]:
+    """(CRS or None for degrees, words) from the values of a sample, or an error when ambiguous."""
+    import numpy as np
+    import pyproj
+
+    from ._tables import to_float
+    from .crs import TERRITORIES
+
+    x, _ = to_float(xs)
+    y, _ = to_float(ys)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if not x.size or ((np.abs(x) <= 180) & (np.abs(y) <= 90)).all():
+        return None, "in degrees (WGS84)"
+
+    def share_inside(lo, la, territory) -> float:
+        return float(territory.contains_lonlat(lo, la).mean())
+
+    fits = []
+    for epsg in PROJECTED:
+        t = next(t for t in TERRITORIES if t.epsg == epsg)
+        lo, la = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True).transform(x, y)
+        if share_inside(np.asarray(lo), np.asarray(la), t) >= 0.9:
+            fits.append(epsg)
+    if len(fits) == 1:
+        name = {2154: "Lambert-93"}.get(fits[0], f"EPSG:{fits[0]}")
+        return f"EPSG:{fits[0]}", f"projected x/y in {name} (EPSG:{fits[0]}), recognised from their values"
+    raise InputError(f"the values of {lon!r}/{lat!r} are not degrees and match "
+                     + ("no" if not fits else "several") + " of the territories' CRS "
+                     f"({', '.join(f'EPSG:{e}' for e in (fits or PROJECTED))}): give their CRS with --crs")

@@ -1,0 +1,160 @@
+"""Files as offices have them (xlsx, ods, cp1252 CSV in Lambert-93), answers as their people read
+them (French Excel), and the Python API for notebooks."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+import shapely
+from conftest import one_line_error
+from conftest import run_cli as run
+from python_calamine import CalamineWorkbook
+
+import qpvgeo
+from qpvgeo.batch import check_file
+from qpvgeo.eligibility import Checker
+from qpvgeo.perimeters import load_perimeters
+
+ROWS = [("Maison de quartier", 2.26006, 50.75359, "in_qpv"), ("Gymnase", 2.2601, 50.7565, "in_band"),
+        ("Mairie annexe", 2.05, 50.60, "outside"), ("Sans lieu", None, None, "no_coordinates")]
+
+
+@pytest.fixture(scope="module")
+def checker():
+    return Checker(load_perimeters())
+
+
+def _xlsx(path, rows=ROWS, header=("Nom", "Longitude", "Latitude", "Code INSEE")):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Équipements"
+    ws.append(list(header))
+    for name, lon, lat, _ in rows:
+        ws.append([name, lon, lat, "62765"])
+    wb.create_sheet("Notes").append(["rien ici"])
+    wb.save(path)
+
+
+def test_xlsx_in_and_out_with_columns_found_by_themselves(tmp_path):
+    src, out = tmp_path / "sites.xlsx", tmp_path / "out.xlsx"
+    _xlsx(src)
+    res = run("check-file", src, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert "'Longitude' and 'Latitude', in degrees (WGS84)" in res.output
+    wb = CalamineWorkbook.from_path(str(out))
+    assert wb.sheet_names == ["resultats", "resume"]
+    rows = wb.get_sheet_by_name("resultats").to_python()
+    head, body = rows[0], rows[1:]
+    assert head[:4] == ["Nom", "Longitude", "Latitude", "Code INSEE"] and "qpv_status" in head
+    col = {h: i for i, h in enumerate(head)}
+    assert [r[0] for r in body] == [r[0] for r in ROWS]  # one row per input row, in order
+    assert [r[col["qpv_status"]] for r in body] == [r[3] for r in ROWS]
+    assert body[0][col["Longitude"]] == 2.26006 and isinstance(body[0][col["Latitude"]], float)  # numbers
+    assert body[0][col["qpv_eligible"]] is True and body[2][col["qpv_eligible"]] is False  # booleans
+    assert isinstance(body[2][col["qpv_distance_m"]], float) and body[0][col["Code INSEE"]] == "62765"  # a code
+    summary = dict(r[:2] for r in wb.get_sheet_by_name("resume").to_python())
+    assert summary["rows"] == 4 and summary["status: in_qpv"] == 1
+    # another sheet, by name or number
+    one_line_error(run("check-file", src, "-o", tmp_path / "n.csv", "--sheet", "Notes"), "cannot tell", "rien ici")
+    one_line_error(run("check-file", src, "-o", tmp_path / "n.csv", "--sheet", "9"), "has 2 sheets")
+
+
+def test_xlsx_formulas_come_back_as_text(tmp_path, checker):
+    src = tmp_path / "f.csv"
+    src.write_text('nom;lon;lat\n=HYPERLINK("http://x","y");2.26006;50.75359\n', encoding="utf-8")
+    check_file(src, tmp_path / "f.xlsx", checker, progress=False)
+    ws = openpyxl.load_workbook(tmp_path / "f.xlsx")["resultats"]
+    cell = ws["A2"]
+    assert cell.value == '=HYPERLINK("http://x","y")' and cell.data_type == "s"  # text, not a formula
+
+
+def test_ods_input(tmp_path):
+    src = tmp_path / "sites.ods"
+    pd.DataFrame({"nom": ["a", "b"], "lat": [50.75359, 50.60], "lng": [2.26006, 2.05]}).to_excel(
+        src, engine="odf", index=False) if _has_odf() else pytest.skip("odfpy is not installed to write .ods")
+    res = run("check-file", src, "-o", tmp_path / "o.csv", "--json")
+    assert json.loads(res.stdout)["statuses"] == {"in_qpv": 1, "outside": 1}
+
+
+def _has_odf() -> bool:
+    try:
+        import odf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_cp1252_csv_in_lambert93_without_options(tmp_path):
+    src = tmp_path / "l93.csv"
+    src.write_bytes("Équipement;X;Y\nÉcole Lamartine;649800;7073100\nPôle;651 015;7 072 505\n".encode("cp1252"))
+    res = run("check-file", src, "-o", tmp_path / "o.csv")
+    assert res.exit_code == 0, res.output
+    assert "'X' and 'Y', projected x/y in Lambert-93 (EPSG:2154), recognised from their values" in res.output
+    out = pd.read_csv(tmp_path / "o.csv", sep=";", dtype=str, keep_default_na=False)
+    assert out["Équipement"].tolist() == ["École Lamartine", "Pôle"]
+    import pyproj
+
+    lon, lat = pyproj.Transformer.from_crs(2154, 4326, always_xy=True).transform([649800, 651015], [7073100, 7072505])
+    expect = [Checker(load_perimeters()).check_point(a, b)["status"] for a, b in zip(lon, lat)]
+    assert out["qpv_status"].tolist() == expect
+
+
+def test_ambiguous_or_missing_columns_are_said(tmp_path):
+    src = tmp_path / "odd.csv"
+    src.write_text("nom;x;y\na;123456789;5\n", encoding="utf-8")
+    one_line_error(run("check-file", src, "-o", tmp_path / "o.csv"), "--crs")
+    src.write_text("nom;valeur\na;1\n", encoding="utf-8")
+    one_line_error(run("check-file", src, "-o", tmp_path / "o.csv"), "['nom', 'valeur']")
+
+
+def test_excel_lang_fr_byte_for_byte(tmp_path):
+    src = tmp_path / "fr.csv"
+    src.write_text("nom;lon;lat\nÉcole;2,26006;50,75359\nRural;2.05;50.60\nVide;;\n", encoding="utf-8")
+    res = run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.csv", "--excel")
+    assert res.exit_code == 0, res.output
+    expected = (
+        '\ufeff"nom";"lon";"lat";"statut";"eligible";"code_quartier";"nom_quartier";"classe_quartier";'
+        '"distance_au_sol_m";"quartiers_dans_la_bande";"remarque"\n'
+        '"École";"2,26006";"50,75359";"dans un QPV";"oui";"QN06237M";"Quai Du commerce - Saint Sépulcre";"QPV";'
+        '"0";"QN06237M:0";""\n'
+        '"Rural";"2.05";"50.60";"hors zone";"non";"QN06236M";"Saint-Exupéry - Léon Blum";"QPV";"21082,71";"";""\n'
+        '"Vide";"";"";"non décidé : pas de coordonnées";"";"";"";"";"";"";""\n')
+    assert (tmp_path / "o.csv").read_bytes() == expected.encode("utf-8")
+    # machine outputs keep the English codes
+    run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.gpkg")
+    assert set(gpd.read_file(tmp_path / "o.gpkg")["qpv_status"]) == {"in_qpv", "outside", "no_coordinates"}
+    res = run("--lang", "fr", "check", "2.26006,50.75359", "--json")
+    assert json.loads(res.stdout)["status"] == "in_qpv"
+    res = run("--lang", "fr", "check", "2,2601;50,7565")
+    assert "statut : dans la bande des 300 m" in res.output and "1,61 m" in res.output
+
+
+def test_python_api_on_a_geodataframe_in_lambert93(tmp_path):
+    pts = gpd.GeoDataFrame({"nom": [r[0] for r in ROWS[:3]]},
+                           geometry=[shapely.Point(r[1], r[2]) for r in ROWS[:3]], crs=4326).to_crs(2154)
+    pts.index = ["x", "y", "z"]
+    got = qpvgeo.check(pts)
+    assert list(got.index) == ["x", "y", "z"] and got.crs.to_epsg() == 2154
+    assert got["qpv_status"].tolist() == [r[3] for r in ROWS[:3]]
+    pts.to_file(tmp_path / "p.gpkg", engine="pyogrio")
+    run("check-file", tmp_path / "p.gpkg", "-o", tmp_path / "p.csv")
+    assert pd.read_csv(tmp_path / "p.csv")["qpv_status"].tolist() == got["qpv_status"].tolist()
+    s = pd.Series([2.26006, 2.05], index=[10, 20])
+    arr = qpvgeo.check(lon=s, lat=pd.Series([50.75359, 50.60], index=[10, 20]))
+    assert list(arr.index) == [10, 20] and arr["qpv_status"].tolist() == ["in_qpv", "outside"]
+    l93 = qpvgeo.check(lon=[649800], lat=[7073100], crs="EPSG:2154")
+    assert l93["qpv_status"].iloc[0] in ("outside", "in_band", "in_qpv")
+    assert qpvgeo.check_site(shapely.box(2.2600, 50.7535, 2.2602, 50.7537), crs="EPSG:4326")["status"] == "in_qpv"
+    assert len(qpvgeo.load_perimeters()) == 64
+    assert qpvgeo.population(codes=["QN06237M"])["coverage"].tolist() == ["covered"]
+
+
+def test_french_numbers_typed_in_a_file(tmp_path, checker):
+    src = tmp_path / "n.csv"
+    src.write_text("nom;x;y\na;650\u00a0100;7\u202f072\u202f300\n", encoding="utf-8")
+    s = check_file(src, tmp_path / "o.csv", checker, lon_col="x", lat_col="y", crs="EPSG:2154", progress=False)
+    assert s["statuses"] == {"outside": 1}
