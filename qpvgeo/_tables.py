@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 CSV_EXT = (".csv", ".txt", ".tsv")
 SHEET_EXT = (".xlsx", ".xlsm", ".ods", ".xls")
-VECTOR_EXT = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+VECTOR_EXT = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet")
 TABLE_EXT = CSV_EXT + SHEET_EXT
-OUTPUT_EXT = (".csv", ".geojson", ".json", ".gpkg", ".xlsx")
+OUTPUT_EXT = (".csv", ".geojson", ".json", ".gpkg", ".xlsx", ".parquet")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 # a spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -399,7 +399,15 @@ def read_vector(path: str | Path, *, layer: str | None = None, what: str = "file
 
     p = Path(path)
     if p.suffix.lower() not in VECTOR_EXT:
-        raise InputError(f"cannot read {what} {p.name}: give a .geojson, .gpkg, .shp or .fgb file")
+        raise InputError(f"cannot read {what} {p.name}: give a .geojson, .gpkg, .shp, .fgb or .parquet file")
+    if p.suffix.lower() == ".parquet":
+        try:
+            gdf = gpd.read_parquet(p)
+        except Exception as exc:  # noqa: BLE001 - not GeoParquet, or damaged
+            raise InputError(f"cannot read {what} {p.name} as GeoParquet: {str(exc).splitlines()[0][:150]}") from None
+        if gdf.crs is None:
+            raise InputError(f"{p.name} has no CRS in its GeoParquet metadata")
+        return gdf
     name = vector_layer(p, layer, what=what)
     try:
         gdf = gpd.read_file(p, layer=name, engine="pyogrio")
@@ -439,12 +447,51 @@ def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | N
     return gpd.GeoDataFrame(geometry=[geom], crs=parse_crs(crs) if crs is not None else WGS84)
 
 
+def _parquet_rows(p: Path, chunk_rows: int) -> Iterator[Chunk]:
+    """A GeoParquet file in batches: its attributes as text and its points in WGS84."""
+    import json as _json
+
+    import pyarrow.parquet as pq
+    import pyproj
+    import shapely
+
+    from .crs import WGS84
+
+    try:
+        pf = pq.ParquetFile(p)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+        raise InputError(f"cannot read {p.name}: {str(exc).splitlines()[0][:150]}") from None
+    meta = _json.loads((pf.schema_arrow.metadata or {}).get(b"geo", b"{}") or b"{}")
+    geom_col = meta.get("primary_column")
+    if not geom_col:
+        raise InputError(f"{p.name} is not GeoParquet (no 'geo' metadata): give a CSV for a plain table")
+    crs = meta.get("columns", {}).get(geom_col, {}).get("crs", "OGC:CRS84")
+    to_wgs84 = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), WGS84, always_xy=True)
+    got = False
+    for batch in pf.iter_batches(batch_size=chunk_rows):
+        got = True
+        frame = batch.to_pandas()
+        geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy())
+        attrs = frame.astype(object).where(frame.notna(), "").astype(str)
+        is_point = shapely.get_type_id(geoms) == 0
+        lon, lat = to_wgs84.transform(np.where(is_point, shapely.get_x(geoms), np.nan),
+                                      np.where(is_point, shapely.get_y(geoms), np.nan))
+        yield Chunk(attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    if not got:
+        names = [n for n in pf.schema_arrow.names if n != geom_col]
+        yield Chunk(pd.DataFrame({n: pd.Series(dtype=object) for n in names}), np.empty(0), np.empty(0))
+
+
 def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]:
     import pyogrio
     import pyproj
     import shapely
 
     from .crs import WGS84
+
+    if p.suffix.lower() == ".parquet":
+        yield from _parquet_rows(p, chunk_rows)
+        return
 
     name = vector_layer(p, layer, what="input file")
     try:
@@ -521,7 +568,7 @@ class TableWriter:
     def __init__(self, path: Path, ext: str, *, delimiter: str = ",", layer: str = "eligibilite",
                  number_columns=(), present=None, bom: bool = False):
         if ext not in OUTPUT_EXT:
-            raise InputError(f"cannot write {path.name}: use a .csv, .xlsx, .geojson or .gpkg name")
+            raise InputError(f"cannot write {path.name}: use a .csv, .xlsx, .geojson, .gpkg or .parquet name")
         self.path, self.ext, self.delimiter, self.layer = path, ext, delimiter, layer
         self.present = present  # frame -> frame for people (CSV, xlsx); machine formats keep the codes
         self.bom = bom
@@ -545,7 +592,7 @@ class TableWriter:
         gdf = self._geoframe(frame, lon, lat)
         if self.ext == ".gpkg":
             self._write_gpkg(gdf)
-        else:
+        else:  # GeoJSON and GeoParquet are assembled in memory
             self._geo_parts.append(gdf)
 
     def close(self, summary: dict | None = None) -> None:
@@ -574,26 +621,27 @@ class TableWriter:
 
         parts = self._geo_parts or [self._geoframe(self._empty, np.empty(0), np.empty(0))]
         whole = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        gpd.GeoDataFrame(whole, geometry=whole.geometry.name, crs="EPSG:4326").to_file(
-            self.path, driver="GeoJSON", engine="pyogrio")
+        gdf = gpd.GeoDataFrame(whole, geometry=whole.geometry.name, crs="EPSG:4326")
+        if self.ext == ".parquet":
+            gdf.to_parquet(self.path, index=False)  # GeoParquet (WKB, with its "geo" metadata)
+        else:
+            gdf.to_file(self.path, driver="GeoJSON", engine="pyogrio", use_arrow=True)
 
     def _geoframe(self, frame, lon, lat):
         import geopandas as gpd
 
         frame = frame if frame is not None else pd.DataFrame()
-        geom_col = "_qpvgeo_geometry"
+        geom_col = "geometry" if "geometry" not in frame.columns else "_qpvgeo_geometry"
         ok = np.isfinite(lon) & np.isfinite(lat)
         pts = np.asarray(gpd.points_from_xy(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0)), dtype=object)
         pts[~ok] = None
-        out = frame.copy()
-        for c in out.columns:  # nullable booleans and numbers as plain objects: GDAL writes NULLs
-            if isinstance(out[c].dtype, pd.BooleanDtype | pd.Float64Dtype | pd.Int64Dtype):
-                out[c] = out[c].astype(object).where(out[c].notna(), None)
+        out = frame.copy()  # written through Arrow: nullable booleans stay BOOLEAN fields, with NULLs
         out[geom_col] = pts
         return gpd.GeoDataFrame(out, geometry=geom_col, crs="EPSG:4326")
 
     def _write_gpkg(self, gdf) -> None:
         gdf.to_file(self.path, driver="GPKG", layer=self.layer, engine="pyogrio", append=self._gpkg_started,
+                    use_arrow=True,
                     layer_options=None if self._gpkg_started else {"FID": "qpvgeo_fid", "GEOMETRY_NAME": "geom"})
         self._gpkg_started = True
 

@@ -74,6 +74,7 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
                  address_cols=None, citycode_col=None, postcode_col=None, geocoder=None):
     """(result frame, lon, lat) of one chunk: the decision for every row, in order."""
     table = chunk.frame
+    _tables.check_columns_free(table.columns, RESULT_COLUMNS, path_name="the input")
     n = len(table)
     status = np.full(n, "", dtype=object)
     note = np.full(n, "", dtype=object)
@@ -238,7 +239,8 @@ def _prepare(in_path, options: dict, *, layer, sheet=None, settings=None):
     path = _tables.local_input(in_path, settings=settings)
     ext = path.suffix.lower()
     if ext not in _tables.TABLE_EXT + _tables.VECTOR_EXT:
-        raise InputError(f"cannot read {path.name}: give a .csv, .xlsx, .ods, .geojson, .gpkg, .shp or .fgb file")
+        raise InputError(f"cannot read {path.name}: give a .csv, .xlsx, .ods, .geojson, .gpkg, .shp, .fgb or "
+                         ".parquet file")
     fmt = _tables.sniff_csv(path) if ext in _tables.CSV_EXT else None
     header = fmt.header if fmt is not None else (_tables.sheet_header(path, sheet)[1] if ext in _tables.SHEET_EXT
                                                  else None)
@@ -333,7 +335,7 @@ def check_file(
     out_path = Path(out_path)
     ext = out_path.suffix.lower()
     if ext not in _tables.OUTPUT_EXT:
-        raise InputError(f"cannot write {out_path.name}: use a .csv, .xlsx, .geojson or .gpkg name")
+        raise InputError(f"cannot write {out_path.name}: use a .csv, .xlsx, .geojson, .gpkg or .parquet name")
     from . import config, present
 
     lang = present.check_lang(lang or config.get_settings().lang)

@@ -11,12 +11,14 @@ from . import _io
 from .fragility import FragilityResult
 from .raster import write_geotiff
 
-FILES = {"gpkg": "fragilite.gpkg", "csv": "zones.csv", "tif": "fragilite.tif", "json": "summary.json"}
+FILES = {"gpkg": "fragilite.gpkg", "csv": "zones.csv", "tif": "fragilite.tif", "json": "summary.json",
+         "parquet_carreaux": "carreaux.parquet", "parquet_zones": "zones.parquet"}
 
 
 def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: bool = False) -> dict:
-    """Write ``fragilite.gpkg`` (layers ``carreaux`` and ``zones``), ``zones.csv``,
-    ``fragilite.tif`` and ``summary.json`` into ``outdir``; return their paths."""
+    """Write ``fragilite.gpkg`` (layers ``carreaux`` and ``zones``), the same two layers as
+    GeoParquet (``carreaux.parquet``, ``zones.parquet``), ``zones.csv``, ``fragilite.tif`` and
+    ``summary.json`` into ``outdir``; return their paths."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / v for k, v in FILES.items()}
@@ -32,6 +34,9 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
         car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio", use_arrow=True)
         zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
+    for key, frame in (("parquet_carreaux", car), ("parquet_zones", zones)):
+        with _io.atomic_path(paths[key], overwrite=overwrite) as tmp:
+            frame.to_parquet(tmp, index=False)
     with _io.atomic_path(paths["csv"], overwrite=overwrite) as tmp:
         pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)
     s = result.summary

@@ -316,6 +316,10 @@ def select(
         whose quartier was filtered out. To *show* part of a layer but answer for all of it, build
         the checker on the whole layer.
     """
+    if commune is not None:
+        from .territory import find_commune
+
+        commune = find_commune(commune)
     filters = {"departement": departement, "epci": epci, "commune": commune,
                "code": [code] if isinstance(code, str) else (list(code) if code else None)}
     filters = {k: v for k, v in filters.items() if v}
@@ -349,7 +353,9 @@ def select(
                 )
         out = out[mask]
     if commune is not None:
-        c = str(commune).strip().zfill(5)
+        from .territory import find_commune
+
+        c = find_commune(commune)  # a code, or a name (accents and case ignored)
         out = out[out["communes"].map(lambda xs: c in xs)]
     out = out.copy()
     previous = dict(perimeters.attrs.get("qpvgeo_selection") or {})

@@ -12,7 +12,7 @@ import shapely
 
 from . import _data
 from .crs import WGS84, departement_of_commune, territory_of_departement
-from .errors import DataError, NotFoundError
+from .errors import DataError, InputError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,48 @@ def load_membership(path: str | Path | None = None) -> pd.DataFrame:
         "pmun": pd.to_numeric(raw[pop_col], errors="coerce") if pop_col else float("nan"),
     })
     return out.drop_duplicates("insee").reset_index(drop=True)
+
+
+def _name_key(name: str) -> str:
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"\bst\b", "saint", re.sub(r"\bste\b", "sainte", re.sub(r"[-'’_.]", " ", text)))
+    return " ".join(text.split())
+
+
+def find_commune(text: str, membership: pd.DataFrame | None = None) -> str:
+    """The INSEE code of a commune given by its code or its name (accents, case, hyphens and
+    "St"/"Saint" ignored: ``béthune`` → 62119). An ambiguous name is an error that lists the
+    communes with their codes; an unknown one suggests the nearest names.
+
+    >>> find_commune("bethune"), find_commune("St-Omer"), find_commune("62765")
+    ('62119', '62765', '62765')
+    """
+    import difflib
+
+    value = str(text).strip()
+    if value.isdigit() and len(value) <= 5 or (len(value) == 5 and value[:2].upper() in ("2A", "2B")):
+        return value.zfill(5)
+    m = load_membership() if membership is None else membership
+    keys = m["nom_commune"].fillna("").map(_name_key)
+    hits = m[keys == _name_key(value)]
+    if len(hits) == 1:
+        return str(hits["insee"].iloc[0])
+    if len(hits) > 1:
+        listed = ", ".join(f"{n} ({c})" for n, c in zip(hits["nom_commune"], hits["insee"]))
+        raise InputError(f"several communes are named {value!r}: {listed}; give the INSEE code")
+    close = difflib.get_close_matches(_name_key(value), list(keys), n=3, cutoff=0.75)
+    names = [m.loc[keys == k, "nom_commune"].iloc[0] for k in close]
+    raise NotFoundError(f"no commune named {value!r} in the commune table"
+                        + (f"; did you mean {', '.join(names)}?" if names else "; give its INSEE code"))
+
+
+def commune_names(membership: pd.DataFrame | None = None) -> dict:
+    """INSEE code → commune name, from the membership table."""
+    m = load_membership() if membership is None else membership
+    return dict(zip(m["insee"], m["nom_commune"]))
 
 
 def epci_name(siren: str, membership: pd.DataFrame | None = None) -> str:

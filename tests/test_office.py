@@ -158,3 +158,58 @@ def test_french_numbers_typed_in_a_file(tmp_path, checker):
     src.write_text("nom;x;y\na;650\u00a0100;7\u202f072\u202f300\n", encoding="utf-8")
     s = check_file(src, tmp_path / "o.csv", checker, lon_col="x", lat_col="y", crs="EPSG:2154", progress=False)
     assert s["statuses"] == {"outside": 1}
+
+
+def test_geoparquet_in_and_out_and_booleans_in_gpkg(tmp_path):
+    import sqlite3
+
+    src = "data/examples/sites-capso.csv"
+    assert run("check-file", src, "-o", tmp_path / "s.parquet").exit_code == 0
+    g = gpd.read_parquet(tmp_path / "s.parquet")
+    assert g.crs.to_epsg() == 4326 and len(g) == 7 and g.geometry.name == "geometry"
+    assert str(g["qpv_eligible"].dtype) == "boolean" and g["qpv_eligible"].iloc[0]
+    g[["nom", "geometry"]].to_parquet(tmp_path / "points.parquet")
+    res = run("check-file", tmp_path / "points.parquet", "-o", tmp_path / "again.gpkg", "--json")
+    assert json.loads(res.stdout)["statuses"] == {"outside": 3, "in_qpv": 2, "in_band": 1, "no_coordinates": 1}
+    sql = sqlite3.connect(tmp_path / "again.gpkg").execute(
+        "select sql from sqlite_master where name='eligibilite'").fetchone()[0]
+    assert '"qpv_eligible" BOOLEAN' in sql
+    # a qpvgeo output given back as input is refused rather than overwritten
+    one_line_error(run("check-file", tmp_path / "s.parquet", "-o", tmp_path / "x.csv"), "already has the column")
+
+
+def test_fragility_writes_geoparquet(tmp_path):
+    res = run("fragility", "--epci", "200069037", "-o", tmp_path / "f")
+    assert res.exit_code == 0, res.output
+    zones = gpd.read_parquet(tmp_path / "f" / "zones.parquet")
+    car = gpd.read_parquet(tmp_path / "f" / "carreaux.parquet")
+    assert len(zones) == 22 and zones.crs.to_epsg() == 3035 and car["flagged"].sum() == 37
+
+
+def test_commune_by_name(tmp_path):
+    from qpvgeo.errors import InputError, NotFoundError
+    from qpvgeo.territory import find_commune
+
+    assert find_commune("Béthune") == find_commune("BETHUNE") == "62119"
+    with pytest.raises(NotFoundError, match="Béthune"):
+        find_commune("Bethun")
+    import pandas as pd_
+
+    table = pd_.DataFrame({"insee": ["62001", "59001"], "nom_commune": ["Ablain", "Ablain"],
+                           "siren_epci": ["1", "2"], "nom_epci": ["a", "b"], "pmun": [1, 1]})
+    with pytest.raises(InputError, match=r"Ablain \(62001\), Ablain \(59001\)"):
+        find_commune("ablain", table)
+    res = run("perimeters", "--commune", "Béthune")
+    assert res.exit_code == 0 and "QN06208M" in res.output and "Béthune, Verquin" in res.output
+
+
+def test_standard_input_and_output():
+    from click.testing import CliRunner
+
+    from qpvgeo.cli import main
+
+    res = CliRunner().invoke(main, ["check-file", "-", "-o", "-"], input="nom;lon;lat\nA;2.26006;50.75359\n")
+    assert res.exit_code == 0, res.output
+    out = res.stdout.splitlines()
+    assert out[0].startswith('"nom";"lon";"lat";"qpv_status"') and '"in_qpv"' in out[1] and len(out) == 2
+    assert "1 rows checked -> -" in res.stderr

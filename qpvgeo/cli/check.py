@@ -161,8 +161,9 @@ def _print_site(ans: dict) -> None:
 
 @main.command("check-file")
 @click.argument("input_file")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .csv, .xlsx (a sheet of results and one of the summary), .geojson or .gpkg.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              help="Output file: .csv, .xlsx (a sheet of results and one of the summary), .geojson, .gpkg, "
+                   ".parquet (GeoParquet), or - for CSV on standard output.")
 @location_options
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=100_000, show_default=True, help="Rows per chunk.")
 @excel_option
@@ -171,26 +172,52 @@ def _print_site(ans: dict) -> None:
 @rule_options
 @perimeter_options
 def check_file_cmd(input_file, output, locations, chunk_rows, excel, overwrite, as_json, rule, perimeters):
-    """Check every row of a CSV, GeoJSON, GPKG, SHP or FlatGeobuf file (a path or an http(s) URL);
-    one output row per input row, in the same order.
+    """Check every row of a CSV, xlsx/ods, GeoJSON, GPKG, SHP, FlatGeobuf or GeoParquet file (a path,
+    an http(s) URL, or - for a CSV on standard input); one output row per input row, in the same
+    order. Without --lon-col/--lat-col/--address-cols the columns are recognised, and said.
+    -o - writes CSV to standard output (the summary then goes to standard error).
 
     \b
     Example:
       qpvgeo check-file sites.csv -o sites-checked.csv --lon-col lon --lat-col lat
     """
+    import shutil
+    import sys
+    import tempfile
+    from pathlib import Path
+
     from ..batch import check_file
 
-    summary = check_file(input_file, output, make_checker(perimeters, rule), chunk_rows=chunk_rows,
-                         overwrite=overwrite, progress=not quiet_progress(), excel=excel, **locations.batch_options())
+    with tempfile.TemporaryDirectory(prefix="qpvgeo-") as tmp:
+        if input_file == "-":
+            input_file = Path(tmp) / "stdin.csv"
+            with open(input_file, "wb") as fh:
+                shutil.copyfileobj(sys.stdin.buffer, fh)
+        to_stdout = output == "-"
+        target = Path(tmp) / "stdout.csv" if to_stdout else output
+        summary = check_file(input_file, target, make_checker(perimeters, rule), chunk_rows=chunk_rows,
+                             overwrite=overwrite, progress=not quiet_progress() and not to_stdout, excel=excel,
+                             **locations.batch_options())
+        if to_stdout:
+            with open(target, "rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer)
+            sys.stdout.flush()
+            summary["output"] = "-"
     if as_json:
-        echo_json(summary)
+        if to_stdout:
+            import json
+
+            click.echo(json.dumps(summary, ensure_ascii=False), err=True)
+        else:
+            echo_json(summary)
         return
+    say = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
     if summary.get("located_by"):
-        click.echo(f"located by {summary['located_by']['how']}")
-    click.echo(f"{summary['rows']} rows checked -> {summary['output']}")
+        say(f"located by {summary['located_by']['how']}")
+    say(f"{summary['rows']} rows checked -> {summary['output']}")
     for k, v in summary["statuses"].items():
-        click.echo(f"  {k:<22} {v:>9}")
+        say(f"  {k:<22} {v:>9}")
     if summary["quartiers"]:
-        click.echo("by quartier (in it or in its band):")
+        say("by quartier (in it or in its band):")
         for k, v in list(summary["quartiers"].items())[:20]:
-            click.echo(f"  {k:<22} {v:>9}")
+            say(f"  {k:<22} {v:>9}")

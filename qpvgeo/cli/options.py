@@ -78,7 +78,7 @@ def perimeter_options(f):
 def selection_options(f):
     """--departement, --epci, --commune, --code: what a command shows or lists."""
     f = click.option("--code", "codes", multiple=True, help="Quartier code (repeatable).")(f)
-    f = click.option("--commune", default=None, help="Commune INSEE code.")(f)
+    f = click.option("--commune", default=None, help="Commune: INSEE code or name (e.g. Béthune).")(f)
     f = click.option("--epci", default=None, help="EPCI SIREN (CAPSO: 200069037).")(f)
     f = click.option("--departement", default=None, help="Département code (62, 2A, 974).")(f)
     return f

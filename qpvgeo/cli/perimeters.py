@@ -36,6 +36,10 @@ def perimeters_cmd(perimeters, departement, epci, commune, codes, fmt, output, o
     if gdf.empty:
         click.echo("no quartier matches these filters")
         return
+    from ..territory import commune_names
+
+    names = commune_names()
     table = flatten_lists(gdf)[SCHEMA[:-1]]
+    table.insert(3, "noms_communes", gdf["communes"].map(lambda cs: ", ".join(names.get(c, c) for c in cs)).values)
     click.echo(table.to_string(index=False, max_colwidth=40))
     click.echo(f"\n{len(gdf)} quartier(s); source: {gdf['source'].iloc[0]}")
