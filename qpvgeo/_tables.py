@@ -579,6 +579,25 @@ class TableWriter:
         self._gpkg_started = False
         self._empty = None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None:
+            self.abort()
+        return False
+
+    def abort(self) -> None:
+        """Close what is open after a failure (a full disk...): no handle left on the partial file."""
+        if self._csv is not None:
+            for closable in (self._csv[0], self._csv[2]):
+                try:
+                    closable.close()
+                except Exception:  # noqa: BLE001 - already failing: closing is best effort
+                    pass
+            self._csv = None
+        self._xlsx = None
+
     def write(self, frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> None:
         if len(frame) == 0:
             self._empty = frame

@@ -364,20 +364,21 @@ def check_file(
                     chunks = (_tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt,
                                                   robust=True, sheet=sheet) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))
-                    for chunk in chunks:
-                        if max_rows is not None and rows + len(chunk.frame) > max_rows:
-                            raise InputError(f"{path.name} has more than {max_rows} rows, the limit here; "
-                                             "split the file")
-                        res, lon, lat = _check_chunk(chunk, checker, **options)
-                        rows += len(res)
-                        statuses.update(res["qpv_status"].value_counts().to_dict())
-                        placed = res["qpv_status"].isin(_status.PLACED)
-                        quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
-                        writer.write(res, lon, lat)
-                        bar.update(len(res))
-                        if on_progress is not None:
-                            on_progress(rows)
-                    writer.close(_summary(in_path, out_path, rows, statuses, quartiers, checker, located))
+                    with writer:  # on any failure its handles are closed before the partial file goes
+                        for chunk in chunks:
+                            if max_rows is not None and rows + len(chunk.frame) > max_rows:
+                                raise InputError(f"{path.name} has more than {max_rows} rows, the limit here; "
+                                                 "split the file")
+                            res, lon, lat = _check_chunk(chunk, checker, **options)
+                            rows += len(res)
+                            statuses.update(res["qpv_status"].value_counts().to_dict())
+                            placed = res["qpv_status"].isin(_status.PLACED)
+                            quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
+                            writer.write(res, lon, lat)
+                            bar.update(len(res))
+                            if on_progress is not None:
+                                on_progress(rows)
+                        writer.close(_summary(in_path, out_path, rows, statuses, quartiers, checker, located))
                 break
             except _Restart as exc:
                 log.warning("%s: %s; reading it again row by row", path.name, exc)

@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from . import _data
+from . import _data, _tables
 from .crs import WGS84, departement_of_commune, territory_of_departement
 from .errors import DataError, InputError, NotFoundError
 
@@ -19,12 +19,20 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=4)
 def load_membership(path: str | Path | None = None) -> pd.DataFrame:
-    """Commune → EPCI table (DGCL ``epcicom`` format): columns ``insee``, ``nom_commune``,
-    ``siren_epci``, ``nom_epci``, ``pmun`` (municipal population). Default: the embedded 2026
-    table of Pas-de-Calais."""
+    """Commune → EPCI table (DGCL ``epcicom`` format, CSV or the DGCL's own ``.xlsx``; any sheet
+    named like ``epcicom``, else the first): columns ``insee``, ``nom_commune``, ``siren_epci``,
+    ``nom_epci``, ``pmun`` (municipal population). Default: the embedded 2026 table of
+    Pas-de-Calais."""
     p = Path(path) if path else _data.embedded(_data.EPCICOM_62)
+    if not p.exists():
+        raise InputError(f"the EPCI membership table {str(p)!r} does not exist: check the path")
     try:
-        raw = pd.read_csv(p, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
+        if p.suffix.lower() in _tables.SHEET_EXT:
+            names = _tables._sheet_names(p)
+            sheet = next((n for n in names if "epcicom" in n.lower()), None)
+            raw = pd.concat([c.frame for c in _tables.iter_chunks(p, sheet=sheet)], ignore_index=True)
+        else:
+            raw = pd.read_csv(p, dtype=str, sep=None, engine="python", encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read the EPCI membership table {p}: {exc}") from exc
     cols = {c.lower(): c for c in raw.columns}

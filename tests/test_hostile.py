@@ -214,8 +214,10 @@ def small_disk(path: Path, size: str = "64k", ro: bool = False):
     try:
         yield path
     finally:
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)  # busy: detach it anyway
+        busy = subprocess.run(["umount", str(path)], capture_output=True).returncode
+        if busy:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)  # detach it anyway, then fail
+        assert not busy, "a file was left open on the small disk"
 
 
 def test_full_and_read_only_disks_give_one_line_and_no_partial_file(tmp_path):

@@ -213,3 +213,13 @@ def test_standard_input_and_output():
     out = res.stdout.splitlines()
     assert out[0].startswith('"nom";"lon";"lat";"qpv_status"') and '"in_qpv"' in out[1] and len(out) == 2
     assert "1 rows checked -> -" in res.stderr
+
+
+def test_membership_table_as_the_dgcl_xlsx(tmp_path):
+    raw = pd.read_csv("data/communes/epcicom2026_pas-de-calais.csv", dtype=str, sep=None, engine="python")
+    with pd.ExcelWriter(tmp_path / "epcicom2026.xlsx") as xw:
+        pd.DataFrame({"lisez-moi": ["source DGCL"]}).to_excel(xw, sheet_name="Notice", index=False)
+        raw.to_excel(xw, sheet_name="epcicom2026", index=False)
+    res = run("fragility", "--epci", "200069037", "--membership", tmp_path / "epcicom2026.xlsx", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["epci"][0]["reference_rate"] == pytest.approx(0.1724, abs=5e-5)
