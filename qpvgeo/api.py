@@ -147,15 +147,17 @@ def fragility(epci=None, *, carreaux=None, perimeters=None, rule=None, **kwargs)
 
 
 def population(perimeters=None, *, codes=None, carreaux=None, **kwargs):
-    """People, households and poor households of quartiers from the carreaux, area-weighted, with
-    the ``coverage`` of each (:func:`qpvgeo.fragility.population`): a DataFrame, one row per
+    """People, households and poor households of quartiers from the carreaux, with the method, the
+    coverage and the bracket of each (:func:`qpvgeo.inhabitants.population`; ``weights=`` for a
+    dasymetric estimate, ``official=`` for official figures beside it): a DataFrame, one row per
     quartier. ``codes`` selects quartiers of the embedded layer.
 
     >>> import qpvgeo
-    >>> round(qpvgeo.population(codes=["QN06237M"])["individuals"].iloc[0])
-    1668
+    >>> p = qpvgeo.population(codes=["QN06237M"]).iloc[0]
+    >>> round(p["low"]), round(p["estimate"]), round(p["high"])
+    (1502, 1668, 3432)
     """
-    from .fragility import population as run
+    from .inhabitants import population as run
     from .perimeters import select
 
     per = load_perimeters() if perimeters is None else perimeters

@@ -281,61 +281,11 @@ def load_grid(source=None, *, epci: str | None = None, vintage: int | None = Non
     return grid, table, outlines
 
 
-def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame | None = None, *, source=None,
-               vintage: int | None = None, settings=None) -> pd.DataFrame:
-    """Individuals, households and poor households of each perimeter from the carreaux, each
-    carreau weighted by the share of its area inside the perimeter; with the poverty rate and the
-    share of the perimeter's area covered by carreaux. Without ``carreaux``, those of ``source``
-    (default: the embedded extract) around the perimeters are read.
+def population(perimeters, carreaux=None, **kwargs):
+    """See :func:`qpvgeo.inhabitants.population` (kept here for the fragility pipeline's callers)."""
+    from .inhabitants import population as estimate
 
-    Returns
-    -------
-    DataFrame
-        One row per perimeter: ``code_qp``, ``nom_qp``, ``coverage`` (``covered``; ``partial`` when
-        part of the quartier lies beyond the loaded grid's extent; ``not_covered`` when no carreau
-        of the loaded grid reaches it, and then every figure is empty: no data is not zero),
-        ``individuals``, ``households``, ``poor_households``, ``rate``, ``carreaux``,
-        ``imputed_share``, ``area_covered_share``, ``method`` (``area-weighted``), ``source``.
-    """
-    if perimeters.crs is None:
-        raise InputError("the perimeters have no CRS")
-    if carreaux is None:
-        from .carreaux import load_carreaux
-
-        carreaux = load_carreaux(source, vintage=vintage, around=perimeters, settings=settings)
-    per = perimeters.to_crs(carreaux.crs)
-    valid = carreaux[carreaux["id_status"] == "ok"]
-    tree = shapely.STRtree(valid.geometry.values)
-    if len(valid):
-        cell = float(valid["cell_m"].max())
-        x0, y0, x1, y1 = valid.total_bounds
-        extent = shapely.box(x0 - cell, y0 - cell, x1 + cell, y1 + cell)
-    else:
-        extent = shapely.Polygon()
-    rows = []
-    for code, name, geom in zip(per["code_qp"], per["nom_qp"], per.geometry.values):
-        hits = tree.query(geom, predicate="intersects")
-        cells = valid.iloc[hits]
-        inter = shapely.area(shapely.intersection(cells.geometry.values, geom))
-        w = inter / (cells["cell_m"].to_numpy() ** 2)
-        if not (w > 0).any():
-            rows.append({"code_qp": code, "nom_qp": name, "coverage": "not_covered", "individuals": None,
-                         "households": None, "poor_households": None, "rate": None, "carreaux": 0,
-                         "imputed_share": None, "area_covered_share": None, "method": "area-weighted",
-                         "source": carreaux.attrs.get("source")})
-            continue
-        ind = float((cells["ind"].to_numpy() * w).sum())
-        men = float((cells["men"].to_numpy() * w).sum())
-        pauv = float((cells["men_pauv"].to_numpy() * w).sum())
-        rows.append({"code_qp": code, "nom_qp": name,
-                     "coverage": "covered" if extent.covers(geom) else "partial",
-                     "individuals": round(ind, 1), "households": round(men, 1),
-                     "poor_households": round(pauv, 1), "rate": round(pauv / men, 4) if men else None,
-                     "carreaux": int((w > 0).sum()),
-                     "imputed_share": round(float((w * (cells["i_est_200"].to_numpy() == 1)).sum() / w.sum()), 3),
-                     "area_covered_share": round(float(inter.sum() / geom.area), 4) if geom.area else None,
-                     "method": "area-weighted", "source": carreaux.attrs.get("source")})
-    return pd.DataFrame(rows)
+    return estimate(perimeters, carreaux, **kwargs)
 
 
 # ------------------------------------------------------------------------- whole job
@@ -487,6 +437,7 @@ def fragility(
     if len(unplaced):
         extra = flag(unplaced, np.ones(len(unplaced)), rule).assign(zone_id="", partial=False)
         flagged = gpd.GeoDataFrame(pd.concat([flagged, extra], ignore_index=True), crs=flagged.crs)
+    _against_the_qpv_rule(zt, perimeters, c)
     zt.insert(2, "nom_epci", zt["epci"].map(names_epci).to_numpy(dtype=object))
     zt.insert(len(zt.columns) - 1, "partial", zt["epci"].isin(partial).to_numpy())
     per_epci["flagged_carreaux"] = flagged[flagged["epci"] != ""].groupby("epci")["flagged"].sum().reindex(
@@ -515,6 +466,30 @@ def fragility(
     return FragilityResult(flagged, zt, summary)
 
 
+QPV_MIN_INHABITANTS = 1000  # the QPV definition's size threshold (004:887)
+
+
+def _against_the_qpv_rule(zt: gpd.GeoDataFrame, perimeters, carreaux) -> None:
+    """For each candidate zone: whether it reaches the QPV size threshold on its own, and the
+    population of its nearest QPV with the zone's people outside it added ("possibilité de
+    rattachage aux périmètres existants", 004:901)."""
+    zt["meets_qpv_size"] = zt["individuals"] >= QPV_MIN_INHABITANTS if len(zt) else pd.Series(dtype=bool)
+    zt["nearest_qpv_population"] = np.nan
+    zt["qpv_population_with_zone"] = np.nan
+    if not len(zt) or perimeters is None or not len(perimeters):
+        return
+    from .inhabitants import population as estimate
+
+    codes = sorted({c for c in zt["nearest_qpv"] if c})
+    qpv = perimeters[perimeters["code_qp"].isin(codes)]
+    if not len(qpv):
+        return
+    pop = estimate(qpv, carreaux).set_index("code_qp")["estimate"]
+    outside = zt["individuals"] * (1 - zt["households_in_qpv_share"].fillna(0))
+    zt["nearest_qpv_population"] = zt["nearest_qpv"].map(pop).astype(float).round(0)
+    zt["qpv_population_with_zone"] = (zt["nearest_qpv_population"] + outside).round(0)
+
+
 def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
     recs = []
     for r in pd.DataFrame(zt.drop(columns="geometry")).to_dict("records"):
@@ -525,6 +500,7 @@ def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
         r["carreaux"] = int(r["carreaux"])
         r["carreaux_imputed"] = int(r["carreaux_imputed"])
         r["partial"] = bool(r["partial"])
+        r["meets_qpv_size"] = bool(r["meets_qpv_size"])
         recs.append(r)
     return recs
 

@@ -225,6 +225,29 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
     return spec
 
 
+def comparison_spec(res, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> MapSpec:
+    """Map of two geographies: the old outlines, the new ones, the parts added and removed."""
+    spec = MapSpec(title="Évolution des périmètres : parties ajoutées et retirées",
+                   sources=[_source_of(old), _source_of(new)])
+    for kind, colour, label in (("added", "#1e8449", "Partie ajoutée"), ("removed", "#7d3c98", "Partie retirée")):
+        part = res.parts[res.parts["kind"] == kind]
+        if len(part):
+            g = web_geometries(part[["old_code", "new_code", "area_ha", "geometry"]])
+            spec.layers.append((label + "s", g, {"color": colour, "weight": 1, "fill": True, "fillColor": colour,
+                                                 "fillOpacity": 0.45}, "parts"))
+            spec.legend.append((colour, label, "fill"))
+    for frame, colour, label, dash in ((old, "#7f8c8d", "Ancien périmètre", "4 4"),
+                                       (new, COLOURS["QPV"], "Nouveau périmètre", None)):
+        g = web_geometries(frame[["code_qp", "nom_qp", "geometry"]])
+        style = {"color": colour, "weight": 2, "fill": False}
+        if dash:
+            style["dashArray"] = dash
+        spec.layers.append((label, g, style, "outline"))
+        spec.legend.append((colour, label, "line"))
+    _context_layer(spec, _bounds(spec))
+    return spec
+
+
 def qpv_spec(perimeters: gpd.GeoDataFrame, *, title: str | None = None) -> MapSpec:
     spec = MapSpec(title=title or "Quartiers prioritaires de la politique de la ville",
                    sources=[_source_of(perimeters)])

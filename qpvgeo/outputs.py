@@ -48,3 +48,48 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
                         "source": s.get("source"), "vintage": s.get("vintage")})
     _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
     return {k: str(v) for k, v in paths.items()}
+
+
+COMPARE_COLUMNS_FR = {
+    "old_code": "ancien_code", "new_code": "nouveau_code", "change": "changement", "old_ha": "ancienne_surface_ha",
+    "new_ha": "nouvelle_surface_ha", "kept_ha": "surface_conservee_ha", "added_ha": "surface_ajoutee_ha",
+    "removed_ha": "surface_retiree_ha", "added_people": "habitants_ajoutes", "removed_people": "habitants_retires",
+    "added_people_low": "habitants_ajoutes_bas", "added_people_high": "habitants_ajoutes_haut",
+    "removed_people_low": "habitants_retires_bas", "removed_people_high": "habitants_retires_haut",
+    "added_households": "menages_ajoutes", "removed_households": "menages_retires", "people_method": "methode",
+}
+CHANGES_FR = {"unchanged": "inchangé", "modified": "modifié", "split": "scindé", "merged": "fusionné",
+              "regrouped": "regroupé", "entered": "entré", "left": "sorti"}
+
+
+def write_comparison(res, outdir, *, old, new, lang: str = "en", xlsx: bool = False, overwrite: bool = False) -> dict:
+    """Write ``comparaison.csv`` (or ``.xlsx``; French with ``lang="fr"``), ``comparaison.gpkg``
+    (layers ``ajouts`` and ``retraits``, the parts added and removed) and ``comparaison.html``."""
+    from . import maps
+    from .crs import WGS84
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out / ("comparaison.xlsx" if xlsx else "comparaison.csv"), "gpkg": out / "comparaison.gpkg",
+             "html": out / "comparaison.html"}
+    for p in paths.values():
+        _io.check_target(p, overwrite=overwrite)
+    table = res.table.copy()
+    if lang == "fr":
+        table["change"] = table["change"].map(CHANGES_FR)
+        table = table.rename(columns=COMPARE_COLUMNS_FR)
+    with _io.atomic_path(paths["table"], overwrite=overwrite) as tmp:
+        if xlsx:
+            table.to_excel(tmp, index=False, sheet_name="comparaison")
+        elif lang == "fr":
+            pd.DataFrame(table).to_csv(tmp, index=False, sep=";", decimal=",", encoding="utf-8-sig")
+        else:
+            pd.DataFrame(table).to_csv(tmp, index=False)
+    with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
+        for kind, layer in (("added", "ajouts"), ("removed", "retraits")):
+            part = res.parts[res.parts["kind"] == kind]
+            part.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", append=Path(tmp).exists())
+    spec = maps.comparison_spec(res, old.to_crs(WGS84), new.to_crs(WGS84))
+    written = maps.save(spec, paths["html"], fmt="html", tiles="none", overwrite=overwrite)
+    paths["embed"] = written[-1]
+    return {k: str(v) for k, v in paths.items()}

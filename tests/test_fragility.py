@@ -290,8 +290,8 @@ def test_population_of_qpv_area_weighted():
     per = per[per["code_qp"] == "QN06237M"]
     p = population(per, load_carreaux()).iloc[0]
     # SOURCE.md (derived, item 3): about 1,668 individuals, 909 households, 347 poor households
-    assert p["individuals"] == pytest.approx(1668, abs=1)
-    assert p["households"] == pytest.approx(909, abs=1)
+    assert p["estimate"] == pytest.approx(1668, abs=1)
+    assert p["households_estimate"] == pytest.approx(909, abs=1)
     assert p["poor_households"] == pytest.approx(347, abs=1)
 
 

@@ -340,7 +340,7 @@ def test_a_grid_in_another_crs_is_filtered_in_its_own_crs(tmp_path):
     g = load_carreaux(p, around=q)
     assert len(g) == 25 and g.crs.to_epsg() == 2975
     pop = population(q, g).iloc[0]
-    assert pop["coverage"] == "covered" and pop["individuals"] == pytest.approx(100 * np.pi * 300**2 / 200**2, rel=0.02)
+    assert pop["coverage"] == "covered" and pop["estimate"] == pytest.approx(100 * np.pi * 300**2 / 200**2, rel=0.02)
 
 
 # ------------------------------------------------------------------------ 9. encodings row by row

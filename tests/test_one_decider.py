@@ -122,7 +122,7 @@ def test_population_without_carreaux_is_refused_not_zero():
     res = run("population", "--epci", CAPSO, "--json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
-    assert {r["coverage"] for r in rows} == {"covered"} and all(r["individuals"] > 0 for r in rows)
+    assert {r["coverage"] for r in rows} == {"covered"} and all(r["estimate"] > 0 for r in rows)
 
 
 def test_fragility_on_a_partial_grid_is_refused_unless_allowed(tmp_path):

@@ -123,6 +123,8 @@ def test_api_answers_equal_the_cli(live):
     # a site
     feature = json.loads(SITE.read_text())["features"][0]
     api = httpx.post(live.url + "/api/site", json=feature, timeout=30).json()
+    with_people = httpx.post(live.url + "/api/site?population=true", json=feature, timeout=30).json()
+    assert with_people["population"]["low"] <= with_people["population"]["high"]
     assert api == json.loads(run_cli("check", "--site", SITE, "--json").stdout)
     with open(SITE, "rb") as fh:
         up = httpx.post(live.url + "/api/site-file", files={"file": ("site.geojson", fh)}, timeout=30).json()
@@ -165,7 +167,8 @@ def test_quartiers_fdc_fragility(live):
     one = get(live, "/api/quartiers/QN06237M").json()
     kinds = {f["properties"]["kind"]: f for f in one["features"]}
     assert set(kinds) == {"outline", "band"}
-    assert kinds["outline"]["properties"]["population"]["individuals"] == pytest.approx(1668, abs=1)
+    pop = kinds["outline"]["properties"]["population"]
+    assert pop["estimate"] == pytest.approx(1668, abs=1) and pop["low"] <= pop["estimate"] <= pop["high"]
     assert get(live, "/api/fdc", expenses=["129935", "949145", "548159"]).json()["total_eur"] == 191974
     frag = get(live, "/api/fragility", epci="200069037").json()
     assert frag["summary"]["epci"][0]["reference_rate"] == pytest.approx(0.1724, abs=5e-5)

@@ -79,9 +79,11 @@ def _print_answer(ans: dict) -> None:
 @json_option
 @click.option("--expenses", type=float, default=None,
               help="Eligible expenses (€): add the FDC amount, the +5 % majoration flag and the ANCT floor.")
+@click.option("--population", "with_population", is_flag=True,
+              help="With --site: the people living on the site, from the carreaux, with the method and bracket.")
 @rule_options
 @perimeter_options
-def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, rule, perimeters):
+def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_population, rule, perimeters):
     """Is a place eligible? WHERE is "LON,LAT" (WGS84), "X,Y" with --crs, or an address (geocoded
     with the BAN).
 
@@ -101,6 +103,10 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, rule, pe
     if site:
         geom = _tables.read_site(site, crs=crs, feature=feature, layer=site_layer)
         ans = make_checker(perimeters, rule).check_site(geom)
+        if with_population:
+            from ..inhabitants import site_population
+
+            ans["population"] = site_population(geom)
     else:
         try:
             lon, lat, how = parse_point(where, crs=crs)
@@ -123,6 +129,13 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, rule, pe
         return
     if site:
         _print_site(ans)
+        if ans.get("population"):
+            p = ans["population"]
+            def num(v):
+                return f"{v:,.0f}".replace(",", " ")
+
+            click.echo("  people on the site: " + ("n/a (no carreau reaches it)" if p["estimate"] is None else
+                       f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], {p['method']}"))
     else:
         _print_answer(ans)
     _print_funding(ans)

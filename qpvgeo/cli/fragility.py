@@ -115,16 +115,25 @@ def _print_one(s: dict) -> None:
 
 @main.command("population")
 @selection_options
+@click.option("--weights", default=None, metavar="FILE",
+              help="Dasymetric weighting: buildings (with nombre_de_logements, as BD TOPO's BATIMENT), building "
+                   "footprints, or address points; read only around the quartiers.")
+@click.option("--weights-layer", default=None, help="Layer of the weights file.")
+@click.option("--weights-col", default=None, help="Column of the weights (default: nombre_de_logements if present).")
+@click.option("--official", default=None, metavar="FILE",
+              help="Official figures (CSV/xlsx: code_qp, population, year, source) shown beside the estimate.")
 @json_option
 @carreaux_options
 @perimeter_options
-def population_cmd(departement, epci, commune, codes, as_json, grid, perimeters):
-    """Population of quartiers from the carreaux, weighted by area.
+def population_cmd(departement, epci, commune, codes, weights, weights_layer, weights_col, official, as_json, grid,
+                   perimeters):
+    """People and households of quartiers from the carreaux, with the method, the coverage and the
+    bracket (carreaux whose centre is inside … every carreau that overlaps).
 
-    Example: qpvgeo population --code QN06236M
+    Example: qpvgeo population --epci 200069037
     """
     from .. import config
-    from ..fragility import population
+    from ..inhabitants import load_weights, population
     from ..perimeters import select
 
     if not (codes or epci or commune or departement):
@@ -132,17 +141,38 @@ def population_cmd(departement, epci, commune, codes, as_json, grid, perimeters)
     per = select(perimeters.load(), departement=departement, epci=epci, commune=commune, code=list(codes) or None)
     if per.empty:
         raise InputError("no quartier matches these filters")
-    table = population(per, source=grid.source, vintage=grid.vintage, settings=config.get_settings())
+    w = load_weights(weights, around=per, layer=weights_layer, column=weights_col) if weights else None
+    table = population(per, source=grid.source, vintage=grid.vintage, settings=config.get_settings(), weights=w,
+                       official=official)
     uncovered = table.loc[table["coverage"] == "not_covered", "code_qp"].tolist()
     if len(uncovered) == len(table):
         raise DataError(f"no carreau of the loaded grid ({table['source'].iloc[0]}) reaches the quartier(s) "
                         f"{', '.join(uncovered[:8])}: load the Filosofi file that covers them (--carreaux FILE, "
                         "or --carreaux official)")
     if as_json:
-        echo_json(table.to_dict("records"))
+        echo_json(table.astype(object).where(table.notna(), None).to_dict("records"))
         return
-    shown = table.drop(columns=["source", "method"]).astype(object).where(table.notna(), "n/a")
-    click.echo(shown.to_string(index=False))
+    _print_population(table)
     if uncovered:
         click.echo(f"\nnot covered by the loaded grid (no data, not zero): {', '.join(uncovered)}")
-    click.echo(f"\nsource: {table['source'].iloc[0]} (area-weighted)")
+    click.echo(f"\nmethod: {table['method'].iloc[0]}; bracket: carreaux whose centre is inside … every carreau "
+               f"that overlaps\nsource: {table['source'].iloc[0]}")
+
+
+def _print_population(table) -> None:
+    import pandas as pd
+
+    def bracket(r, pre=""):
+        if pd.isna(r[f"{pre}estimate"]):
+            return "n/a"
+        return f"{r[pre + 'estimate']:,.0f} [{r[pre + 'low']:,.0f} – {r[pre + 'high']:,.0f}]".replace(",", " ")
+
+    rows = []
+    for _, r in table.iterrows():
+        row = {"code_qp": r["code_qp"], "nom_qp": r["nom_qp"], "people [bracket]": bracket(r),
+               "households [bracket]": bracket(r, "households_"), "coverage": r["coverage"]}
+        if "official" in table.columns:
+            row["official"] = "n/a" if pd.isna(r["official"]) else f"{r['official']:,.0f}".replace(",", " ")
+            row["gap"] = "n/a" if pd.isna(r["gap"]) else f"{r['gap']:+,.0f}".replace(",", " ")
+        rows.append(row)
+    click.echo(pd.DataFrame(rows).to_string(index=False))

@@ -134,8 +134,9 @@ async def _body_json(request: Request):
 
 
 # ------------------------------------------------------------------------------- sites
-@router.post("/api/site", summary="Eligibility of a project site: a GeoJSON geometry or feature (WGS84)")
-async def check_site(request: Request):
+@router.post("/api/site", summary="Eligibility of a project site: a GeoJSON geometry or feature (WGS84); "
+             "?population=true adds the people living on it, with the method and bracket")
+async def check_site(request: Request, population: bool = False):
     import geopandas as gpd
     import shapely
 
@@ -153,7 +154,13 @@ async def check_site(request: Request):
     except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException):
         raise InputError("the site is not a GeoJSON geometry (e.g. {\"type\": \"Polygon\", \"coordinates\": "
                          "[[[2.26, 50.75], …]]})") from None
-    return _json(_desk(request).checker.check_site(gpd.GeoSeries([shape], crs="EPSG:4326")))
+    site = gpd.GeoSeries([shape], crs="EPSG:4326")
+    ans = _desk(request).checker.check_site(site)
+    if population:
+        from ..inhabitants import site_population
+
+        ans["population"] = site_population(gpd.GeoDataFrame(geometry=site))
+    return _json(ans)
 
 
 @router.post("/api/site-file", summary="Eligibility of a project site given as a file (GeoJSON, GPKG, FlatGeobuf)")
@@ -281,7 +288,7 @@ def quartiers(request: Request, departement: str | None = None, epci: str | None
 def quartier(request: Request, code: str):
     import geopandas as gpd
 
-    from ..fragility import population
+    from ..inhabitants import population
     from ..perimeters import flatten_lists, select, to_records
 
     d = _desk(request)

@@ -1,0 +1,270 @@
+"""How many people live in a perimeter: estimates from the 200 m carreaux, with their method,
+coverage and bracket, and official figures beside them (docs/rules.md §10).
+
+Methods
+-------
+``area-weighted``
+    each carreau's people spread evenly over its 4 ha: a carreau half inside counts half. A QPV
+    outline is drawn around the buildings where people live, so this under-counts (a third too
+    low for the three CAPSO QPV).
+``dasymetric``
+    each carreau's people shared out in proportion to a weight layer inside it (buildings with
+    their number of dwellings, building footprints by area, or address points); a carreau with no
+    weight falls back to its area (and says so). The people of a carreau are shared out, never
+    created or lost.
+
+The bracket: ``low`` counts the carreaux whose centre lies inside the perimeter, ``high`` every
+carreau that overlaps it. A figure without carreaux is ``not_covered``, never 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import DataError, InputError
+
+log = logging.getLogger(__name__)
+
+WEIGHT_COLUMNS = ("nombre_de_logements", "nb_logements", "logements", "nb_log")
+
+
+# ------------------------------------------------------------------------------- weights
+def load_weights(path, *, around=None, layer: str | None = None, column: str | None = None,
+                 margin_m: float = 400.0) -> gpd.GeoDataFrame:
+    """A weight layer for dasymetric estimates, read only around ``around`` (a spatial filter in
+    the layer's own CRS, so that a département's buildings are read in bounded memory).
+
+    Polygons weigh ``column`` (default: ``nombre_de_logements`` when present, as in BD TOPO's
+    ``BATIMENT``) or, without it, their area; points weigh ``column`` or 1 (an address point).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``w`` (weight, >= 0) and the geometry, in the layer's CRS; ``attrs["weights"]`` describes them.
+    """
+    import pyogrio
+
+    from . import _tables
+
+    p = _tables.local_input(path, what="weight layer")
+    name = _tables.vector_layer(p, layer, what="weight layer") if p.suffix.lower() != ".parquet" else None
+    info = pyogrio.read_info(p, layer=name) if name is not None or p.suffix.lower() != ".parquet" else None
+    bbox = None
+    if around is not None and info is not None and info.get("crs"):
+        b = around.to_crs(info["crs"]).total_bounds
+        bbox = (b[0] - margin_m, b[1] - margin_m, b[2] + margin_m, b[3] + margin_m)
+    fields = list(info["fields"]) if info is not None else []
+    col = column or next((f for f in fields if f.lower() in WEIGHT_COLUMNS), None)
+    if column and column not in fields and info is not None:
+        raise InputError(f"the weight layer {p.name} has no column {column!r}; its columns: {fields}")
+    try:
+        gdf = gpd.read_file(p, layer=name, bbox=bbox, columns=[col] if col else [], engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        raise InputError(f"cannot read the weight layer {p.name}: {str(exc).splitlines()[0]}") from None
+    if gdf.crs is None:
+        raise InputError(f"the weight layer {p.name} has no CRS")
+    return weights_from(gdf, column=col, label=p.name)
+
+
+def weights_from(gdf: gpd.GeoDataFrame, *, column: str | None = None, label: str = "weights") -> gpd.GeoDataFrame:
+    """Weights from a GeoDataFrame already in memory (see :func:`load_weights`)."""
+    if gdf.crs is None:
+        raise InputError("the weight layer has no CRS")
+    geoms = gdf.geometry.values
+    kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]))
+    points = kinds <= {0, 4}
+    if column:
+        w = pd.to_numeric(gdf[column], errors="coerce").fillna(0).clip(lower=0).to_numpy(dtype=float)
+        what = f"{column} of {len(gdf)} {'points' if points else 'buildings'}"
+    elif points:
+        w = np.ones(len(gdf))
+        what = f"{len(gdf)} address points"
+    else:
+        w = shapely.area(geoms)
+        what = f"footprint area of {len(gdf)} buildings"
+    out = gpd.GeoDataFrame({"w": w}, geometry=geoms, crs=gdf.crs)
+    out = out[out["w"] > 0]
+    out.attrs["weights"] = f"{what} ({label})"
+    return out
+
+
+def _shares(cells: np.ndarray, geom, area_share: np.ndarray, weights, tree) -> tuple[np.ndarray, int]:
+    """Share of each carreau's people inside ``geom``: the weight inside over the carreau's weight,
+    or the area share for a carreau with no weight (their number is returned)."""
+    if weights is None:
+        return area_share, 0
+    wg = weights.geometry.values
+    wv = weights["w"].to_numpy()
+    ci, bi = tree.query(cells, predicate="intersects")
+    share = area_share.copy()
+    total = np.zeros(len(cells))
+    inside = np.zeros(len(cells))
+    if ci.size:
+        b = wg[bi]
+        pt = shapely.get_type_id(b) == 0
+        in_cell = np.zeros(len(b))  # the share of each feature's weight in the carreau
+        in_both = np.zeros(len(b))  # ... and in the carreau and the perimeter
+        if pt.any():  # a point is wholly in or out
+            in_cell[pt] = shapely.within(b[pt], cells[ci[pt]])
+            in_both[pt] = in_cell[pt] * shapely.within(b[pt], geom)
+        if (~pt).any():  # a building is shared by its area
+            poly, where = b[~pt], cells[ci[~pt]]
+            area = np.maximum(shapely.area(poly), 1e-12)
+            part = shapely.intersection(poly, where)
+            in_cell[~pt] = shapely.area(part) / area
+            in_both[~pt] = shapely.area(shapely.intersection(part, geom)) / area
+        np.add.at(total, ci, wv[bi] * in_cell)
+        np.add.at(inside, ci, wv[bi] * in_both)
+    has = total > 0
+    share[has] = inside[has] / total[has]
+    return share, int((~has).sum())
+
+
+# ------------------------------------------------------------------------------- population
+def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame | None = None, *, weights=None,
+               official=None, source=None, vintage: int | None = None, settings=None) -> pd.DataFrame:
+    """People, households and poor households of each perimeter from the carreaux.
+
+    Parameters
+    ----------
+    perimeters
+        Quartiers (or any polygons with ``code_qp`` and ``nom_qp``), any CRS.
+    carreaux
+        From :func:`qpvgeo.carreaux.load_carreaux`; default: those of ``source`` (the embedded
+        extract) around the perimeters.
+    weights
+        A weight layer (:func:`load_weights`, :func:`weights_from`) for a dasymetric estimate;
+        default: area weighting.
+    official
+        A table of official figures (DataFrame, or a CSV/xlsx path) with a quartier code
+        (``code_qp``/``code``), ``population``, and optionally ``year`` and ``source``.
+
+    Returns
+    -------
+    DataFrame
+        One row per perimeter: ``code_qp``, ``nom_qp``, ``coverage`` (``covered``, ``partial`` when
+        part of it lies beyond the grid's extent, ``not_covered`` when no carreau reaches it: then
+        every figure is empty, never 0), ``estimate``, ``low``, ``high`` (people: the estimate, the
+        carreaux whose centre is inside, every overlapping carreau), ``households_estimate``,
+        ``households_low``, ``households_high``, ``poor_households``, ``rate`` (poor households /
+        households), ``carreaux``, ``imputed_share``, ``area_covered_share``, ``method``,
+        ``source``; with ``official``: ``official``, ``official_year``, ``official_source``,
+        ``gap`` (estimate − official) and ``official_within_bracket``.
+    """
+    if perimeters.crs is None:
+        raise InputError("the perimeters have no CRS")
+    if carreaux is None:
+        from .carreaux import load_carreaux
+
+        carreaux = load_carreaux(source, vintage=vintage, around=perimeters, settings=settings)
+    per = perimeters.to_crs(carreaux.crs)
+    valid = carreaux[carreaux["id_status"] == "ok"]
+    tree = shapely.STRtree(valid.geometry.values)
+    if len(valid):
+        cell = float(valid["cell_m"].max())
+        x0, y0, x1, y1 = valid.total_bounds
+        extent = shapely.box(x0 - cell, y0 - cell, x1 + cell, y1 + cell)
+    else:
+        extent = shapely.Polygon()
+    wtree = None
+    if weights is not None:
+        weights = weights.to_crs(carreaux.crs)
+        wtree = shapely.STRtree(weights.geometry.values)
+    label = carreaux.attrs.get("source")
+    rows = []
+    for code, name, geom in zip(per["code_qp"], per["nom_qp"], per.geometry.values):
+        hits = tree.query(geom, predicate="intersects")
+        cells = valid.iloc[hits]
+        inter = shapely.area(shapely.intersection(cells.geometry.values, geom))
+        keep = inter > 0
+        cells, inter = cells[keep], inter[keep]
+        base = {"code_qp": code, "nom_qp": name, "source": label}
+        if not len(cells):
+            rows.append({**base, "coverage": "not_covered", "estimate": None, "low": None, "high": None,
+                         "households_estimate": None, "households_low": None, "households_high": None,
+                         "poor_households": None, "rate": None, "carreaux": 0, "imputed_share": None,
+                         "area_covered_share": None, "method": _method(weights, 0)})
+            continue
+        area_share = inter / (cells["cell_m"].to_numpy() ** 2)
+        share, fallback = _shares(cells.geometry.values, geom, area_share, weights, wtree)
+        centre = shapely.points(cells["x_ll"].to_numpy() + cells["cell_m"].to_numpy() / 2,
+                                cells["y_ll"].to_numpy() + cells["cell_m"].to_numpy() / 2)
+        c_in = shapely.within(centre, geom)
+        ind, men, pauv = (cells[k].to_numpy(dtype=float) for k in ("ind", "men", "men_pauv"))
+        est_men = float((men * share).sum())
+        est_pauv = float((pauv * share).sum())
+        imputed = float((share * (cells["i_est_200"].to_numpy() == 1)).sum())
+        rows.append({**base, "coverage": "covered" if extent.covers(geom) else "partial",
+                     "estimate": round(float((ind * share).sum()), 1), "low": round(float(ind[c_in].sum()), 1),
+                     "high": round(float(ind.sum()), 1), "households_estimate": round(est_men, 1),
+                     "households_low": round(float(men[c_in].sum()), 1), "households_high": round(float(men.sum()), 1),
+                     "poor_households": round(est_pauv, 1), "rate": round(est_pauv / est_men, 4) if est_men else None,
+                     "carreaux": int(len(cells)),
+                     "imputed_share": round(imputed / share.sum(), 3) if share.sum() else None,
+                     "area_covered_share": round(float(inter.sum() / geom.area), 4) if geom.area else None,
+                     "method": _method(weights, fallback)})
+    out = pd.DataFrame(rows)
+    if official is not None:
+        out = _with_official(out, official)
+    return out
+
+
+def _method(weights, fallback: int) -> str:
+    if weights is None:
+        return "area-weighted"
+    text = f"dasymetric: {weights.attrs.get('weights', 'weights')}"
+    return text + (f"; {fallback} carreau(x) without weight fell back to area" if fallback else "")
+
+
+def load_official(table) -> pd.DataFrame:
+    """Official figures: ``code_qp``, ``official`` (population), ``official_year``, ``official_source``."""
+    if isinstance(table, str | Path):
+        from . import _tables
+
+        p = _tables.local_input(table, what="table of official figures")
+        frame = pd.concat([c.frame for c in _tables.iter_chunks(p)], ignore_index=True)
+    else:
+        frame = table
+    cols = {str(c).lower(): c for c in frame.columns}
+    code = next((cols[c] for c in ("code_qp", "code", "code_quartier", "qp") if c in cols), None)
+    popc = next((cols[c] for c in ("population", "pop", "habitants", "official") if c in cols), None)
+    if code is None or popc is None:
+        raise DataError(f"the table of official figures needs a quartier code and a population column; its columns "
+                        f"are {list(frame.columns)}")
+    out = pd.DataFrame({"code_qp": frame[code].astype(str).str.strip(),
+                        "official": pd.to_numeric(frame[popc].astype(str).str.replace(r"[\s\u00a0\u202f]", "",
+                                                                                       regex=True),
+                                                  errors="coerce")})
+    out["official_year"] = frame[cols["year"]].astype(str) if "year" in cols else (
+        frame[cols["annee"]].astype(str) if "annee" in cols else None)
+    out["official_source"] = frame[cols["source"]].astype(str) if "source" in cols else None
+    return out.drop_duplicates("code_qp")
+
+
+def _with_official(out: pd.DataFrame, official) -> pd.DataFrame:
+    off = load_official(official)
+    merged = out.merge(off, on="code_qp", how="left")
+    merged["gap"] = (merged["estimate"] - merged["official"]).round(1)
+    merged["official_within_bracket"] = np.where(
+        merged["official"].notna() & merged["low"].notna(),
+        (merged["official"] >= merged["low"]) & (merged["official"] <= merged["high"]), None)
+    return merged
+
+
+def site_population(site, carreaux=None, *, weights=None, source=None, settings=None) -> dict:
+    """People and households living on a project site (a GeoDataFrame with a CRS, merged into one
+    polygon): the figures of :func:`population` for it, as a dict (``estimate``, ``low``,
+    ``high``, ``households_estimate``, ``coverage``, ``method``, ``source``, …)."""
+    if site.crs is None:
+        raise InputError("the site has no CRS")
+    one = gpd.GeoDataFrame({"code_qp": ["site"], "nom_qp": [""]},
+                           geometry=[shapely.union_all(site.geometry.values)], crs=site.crs)
+    row = population(one, carreaux, weights=weights, source=source, settings=settings).iloc[0]
+    row = row.drop(["code_qp", "nom_qp"])
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
