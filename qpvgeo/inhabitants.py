@@ -268,3 +268,34 @@ def site_population(site, carreaux=None, *, weights=None, source=None, settings=
     row = population(one, carreaux, weights=weights, source=source, settings=settings).iloc[0]
     row = row.drop(["code_qp", "nom_qp"])
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+
+
+def qpv_inhabitants_by_commune(perimeters: gpd.GeoDataFrame, carreaux=None, *, communes=None, weights=None,
+                               source=None, settings=None) -> pd.DataFrame:
+    """People living in a QPV, per commune (a QPV on three communes is cut by their outlines),
+    for the rules that share money by QPV inhabitants (the DSC « part QPV », 004:242-245).
+
+    Returns a DataFrame: ``insee``, ``nom``, ``estimate``, ``low``, ``high``, ``method``.
+    """
+    from .territory import load_communes
+
+    outlines = (load_communes() if communes is None else communes).to_crs(perimeters.crs)
+    qpv = perimeters[perimeters["classe"] == "QPV"] if "classe" in perimeters else perimeters
+    parts = []
+    for _, q in qpv.iterrows():
+        for code in q["communes"]:
+            shape = outlines.loc[outlines["insee"] == code, "geometry"]
+            if len(shape):
+                piece = shapely.intersection(q.geometry, shape.iloc[0])
+                if not piece.is_empty:
+                    parts.append({"code_qp": code, "nom_qp": "", "geometry": piece})
+    if not parts:
+        raise DataError("no commune outline holds these QPV: give the commune outlines (communes=)")
+    pop = population(gpd.GeoDataFrame(parts, crs=perimeters.crs), carreaux, weights=weights, source=source,
+                     settings=settings)
+    out = pop.groupby("code_qp")[["estimate", "low", "high"]].sum(min_count=1).reset_index()
+    out = out.rename(columns={"code_qp": "insee"})
+    names = dict(zip(outlines["insee"], outlines["nom"]))
+    out.insert(1, "nom", out["insee"].map(names))
+    out["method"] = pop["method"].iloc[0]
+    return out

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import _io
+from .errors import InputError
 from .fragility import FragilityResult
 from .raster import write_geotiff
 
@@ -93,3 +94,79 @@ def write_comparison(res, outdir, *, old, new, lang: str = "en", xlsx: bool = Fa
     written = maps.save(spec, paths["html"], fmt="html", tiles="none", overwrite=overwrite)
     paths["embed"] = written[-1]
     return {k: str(v) for k, v in paths.items()}
+
+
+VERDICTS_FR = {"eligible": "éligible", "over_the_limit": "au-delà du plafond", "not_eligible": "non éligible",
+               "undecided": "non décidé", "not_asked": "", "total_row": "ligne de total"}
+
+
+def write_programme(res, output, *, lang: str = "en", overwrite: bool = False) -> dict:
+    """Write a checked programme: ``.xlsx`` (sheets actions, par_commune, par_fonds, par_pilier,
+    totaux_verifies) or ``.csv`` (the actions, and ``<name>-par-commune.csv``, ``-par-fonds``,
+    ``-par-pilier``, ``-totaux-verifies`` beside it)."""
+    from . import _tables
+    from .present import status_fr
+
+    out = Path(output)
+    rows = _tables.neutralise_formulas(res.rows)
+    if lang == "fr":
+        rows = rows.copy()
+        rows["qpv_status"] = rows["qpv_status"].map(lambda s: "ligne de total" if s == "total_row" else status_fr(s))
+        for c in [c for c in rows.columns if c.endswith("_verdict")]:
+            rows[c] = rows[c].map(lambda v: VERDICTS_FR.get(v, v))
+    totals = pd.DataFrame(res.totals)
+    sheets = {"actions": rows, "par_commune": res.by_commune, "par_fonds": res.by_fund, "par_pilier": res.by_pillar,
+              "totaux_verifies": totals}
+    page = out.with_suffix(".html")
+    _io.write_text(_programme_page(res), page, overwrite=overwrite)
+    if out.suffix.lower() == ".xlsx":
+        with _io.atomic_path(out, overwrite=overwrite) as tmp:
+            with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+                for name, frame in sheets.items():
+                    pd.DataFrame(frame).to_excel(xw, sheet_name=name, index=False)
+        return {"actions": str(out), "page": str(page)}
+    if out.suffix.lower() != ".csv":
+        raise InputError(f"cannot write {out.name}: use a .csv or .xlsx name")
+    files = {}
+    for name, frame in sheets.items():
+        p = out if name == "actions" else out.with_name(f"{out.stem}-{name.replace('_', '-')}.csv")
+        with _io.atomic_path(p, overwrite=overwrite) as tmp:
+            pd.DataFrame(frame).to_csv(tmp, index=False, sep=";", encoding="utf-8-sig" if lang == "fr" else "utf-8",
+                                       decimal="," if lang == "fr" else ".")
+        files[name] = str(p)
+    files["page"] = str(page)
+    return files
+
+
+def _programme_page(res) -> str:
+    """A printable page (A4) of the rapport's tables, in French: per fund, per commune, per pillar,
+    and the table's totals recomputed."""
+    import html
+    from datetime import date
+
+    def euros(v):
+        return "" if v is None or v != v else f"{v:,.0f} €".replace(",", "\u202f")
+
+    def table(frame, title):
+        if frame is None or not len(frame):
+            return ""
+        f = pd.DataFrame(frame).copy()
+        for c in f.columns:
+            if c.endswith("_eur"):
+                f[c] = f[c].map(euros)
+        f.columns = [c.replace("_asked_eur", " demandé").replace("_eur", "").replace("_", " ") for c in f.columns]
+        return f"<h2>{html.escape(title)}</h2>" + f.to_html(index=False, escape=True, border=0)
+
+    checks = pd.DataFrame(res.totals)
+    if len(checks):
+        checks = checks.assign(verdict=checks["ok"].map({True: "juste", False: "écart"}))[
+            ["fund", "label", "stated_eur", "computed_eur", "difference_eur", "verdict"]]
+    style = ("body{font:11pt sans-serif;margin:12mm}table{border-collapse:collapse;margin:4mm 0}"
+             "td,th{border-bottom:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}"
+             "@page{size:A4;margin:12mm}")
+    return ("<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Programmation</title>"
+            f"<style>{style}</style></head><body><h1>Programmation : vérification des financements</h1>"
+            + table(res.by_fund, "Par fonds") + table(res.by_commune, "Par commune")
+            + table(res.by_pillar, "Par pilier") + table(checks, "Totaux du tableau recalculés")
+            + f"<p>Établi le {date.today():%d/%m/%Y} avec qpvgeo ; règles et sources : docs/rules.md.</p>"
+            "</body></html>")

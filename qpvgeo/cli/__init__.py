@@ -121,4 +121,5 @@ from . import fragility as _fragility  # noqa: E402,F401
 from . import funding as _funding  # noqa: E402,F401
 from . import maps as _maps  # noqa: E402,F401
 from . import perimeters as _perimeters  # noqa: E402,F401  (registers commands)
+from . import programme as _programme  # noqa: E402,F401
 from . import serve as _serve  # noqa: E402,F401
