@@ -75,6 +75,8 @@ def sniff_csv(path: Path) -> CsvFormat:
     mixed = False
     if head.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"  # "Unicode text" as Excel saves it
     else:
         encoding = "utf-8"
         valid_multibyte = invalid = False
@@ -100,16 +102,24 @@ def sniff_csv(path: Path) -> CsvFormat:
                 except UnicodeDecodeError:
                     encoding = "latin-1"
     errors = "surrogateescape" if mixed else "strict"
-    with open(path, encoding=encoding, errors=errors, newline="") as fh:
-        sample = fh.read(64 * 1024)
+    try:
+        with open(path, encoding=encoding, errors=errors, newline="") as fh:
+            sample = fh.read(64 * 1024)
+    except UnicodeError as exc:
+        raise InputError(f"{path.name} cannot be decoded as {encoding} ({exc}); save it as UTF-8 CSV") from None
     if not sample.strip():
         raise InputError(f"{path} is empty: give a file with a header line and rows")
+    if "\x00" in sample:
+        raise InputError(f"{path.name} holds binary data (NUL bytes): it is not a CSV text file")
     first = sample.split("\n", 1)[0]
     try:
         delimiter = csv.Sniffer().sniff(first + "\n", delimiters=",;\t|").delimiter
     except csv.Error:
         delimiter = ","
-    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    try:
+        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    except csv.Error as exc:
+        raise InputError(f"{path.name} cannot be read as CSV ({exc}): is it a CSV text file?") from None
     header = tuple(_fix_text(h) for h in header)
     if header and header[0].startswith("\ufeff"):
         header = (header[0][1:],) + header[1:]
@@ -341,7 +351,7 @@ def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk
         next(reader, None)  # the header
         rows, bad, reason = [], [], []
         last_line = reader.line_num
-        for rec in reader:
+        for rec in _records(reader, p.name):
             line, last_line = last_line + 1, reader.line_num
             if not rec:
                 continue  # blank line (pandas skips them too)
@@ -358,6 +368,13 @@ def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk
                 rows, bad, reason = [], [], []
         if rows or not bad:
             yield _robust_chunk(rows, bad, reason, fmt)
+
+
+def _records(reader, name: str):
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise InputError(f"{name}, line {reader.line_num}: {exc}; is it a CSV text file?") from None
 
 
 def _robust_chunk(rows, bad, reason, fmt: CsvFormat) -> Chunk:

@@ -91,7 +91,9 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
     t = str(text).strip()
     m = None
     for sep in _PAIR_SEPARATORS:
-        m = re.fullmatch(rf"\s*({_NUM})\s*{re.escape(sep)}\s*({_NUM})\s*", t)
+        # with a comma between the numbers, a decimal comma would make "1,2,3" ambiguous: points only
+        num = r"[-+]?\d+(?:\.\d+)?" if sep == "," else _NUM
+        m = re.fullmatch(rf"\s*({num})\s*{re.escape(sep)}\s*({num})\s*", t)
         if m:
             break
     if m is None:

@@ -369,3 +369,18 @@ def test_projected_numbers_get_the_same_hint_in_csv_and_geojson(tmp_path, checke
     b = pd.read_csv(tmp_path / "o2.csv", sep=";", keep_default_na=False).iloc[0]
     assert a["qpv_status"] == b["qpv_status"] == "invalid_coordinates"
     assert a["qpv_note"] == b["qpv_note"] and "--crs EPSG:2154" in a["qpv_note"]
+
+
+def test_binary_and_utf16_files(tmp_path, checker):
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(bytes(range(256)) * 20)
+    one_line_error(run("check-file", junk, "-o", tmp_path / "o.csv"), "junk.csv")
+    quoted = tmp_path / "q.csv"
+    quoted.write_bytes(b'lon;lat\n"2.26;\r50\n')  # a quote left open across a carriage return
+    res = run("check-file", quoted, "-o", tmp_path / "q-out.csv")
+    assert res.exit_code in (0, 1) and "Traceback" not in res.output and "unexpected" not in res.output
+    u16 = tmp_path / "u16.csv"
+    u16.write_bytes("lon;lat;nom\n2.26006;50.75359;École\n".encode("utf-16"))  # Excel's "Unicode text"
+    check_file(u16, tmp_path / "u.csv", checker, progress=False)
+    out = pd.read_csv(tmp_path / "u.csv", sep=";")
+    assert out["qpv_status"].tolist() == ["in_qpv"] and out["nom"].tolist() == ["École"]

@@ -338,3 +338,9 @@ def test_point_site_address_file_and_map_agree(tmp_path, checker, server, settin
     pd.DataFrame({"adresse": [f"{i} rue du test" for i in range(len(places))]}).to_csv(src, index=False)
     check_file(src, tmp_path / "a-out.csv", checker, address_cols=["adresse"], geocoder=BanClient(s), progress=False)
     assert pd.read_csv(tmp_path / "a-out.csv")["qpv_status"].tolist() == points
+
+
+def test_ambiguous_pairs_and_empty_maps_are_refused():
+    one_line_error(run("check", "1,2,3"), "1,2,3")
+    assert json.loads(run("check", "2,26006 50,75359", "--json").stdout)["status"] == "in_qpv"
+    one_line_error(run("map", "qpv", "--departement", "75"), "no quartier matches")

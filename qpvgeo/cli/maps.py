@@ -100,5 +100,9 @@ def map_qpv(departement, epci, commune, codes, output, fmt, tiles, overwrite, pe
     from ..perimeters import select
 
     per = select(perimeters.load(), epci=epci, departement=departement, commune=commune, code=list(codes) or None)
+    if per.empty:
+        from ..errors import InputError
+
+        raise InputError("no quartier matches these filters: check them against qpvgeo perimeters")
     spec = maps.qpv_spec(per)
     _write(spec, output, "qpv" + (f"-{epci}" if epci else ""), fmt, tiles, overwrite)
