@@ -16,7 +16,8 @@ FILES = {"gpkg": "fragilite.gpkg", "csv": "zones.csv", "tif": "fragilite.tif", "
          "parquet_carreaux": "carreaux.parquet", "parquet_zones": "zones.parquet"}
 
 
-def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: bool = False) -> dict:
+def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: bool = False, lang: str = "en",
+                    perimeters=None) -> dict:
     """Write ``fragilite.gpkg`` (layers ``carreaux`` and ``zones``), the same two layers as
     GeoParquet (``carreaux.parquet``, ``zones.parquet``), ``zones.csv``, ``fragilite.tif`` and
     ``summary.json`` into ``outdir``; return their paths."""
@@ -48,6 +49,13 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
                         "partial": str(bool(s.get("partial"))).lower(),
                         "source": s.get("source"), "vintage": s.get("vintage")})
     _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
+    if lang == "fr":  # the zones sheet for élus: a French table (for French Excel) and a one-page sheet
+        from .rapport import zones_for_people, zones_sheet_html
+
+        paths["csv_fr"], paths["html_fr"] = out / "zones-elus.csv", out / "zones-elus.html"
+        with _io.atomic_path(paths["csv_fr"], overwrite=overwrite) as tmp:
+            zones_for_people(result).to_csv(tmp, index=False, sep=";", encoding="utf-8-sig")
+        _io.write_text(zones_sheet_html(result, perimeters), paths["html_fr"], overwrite=overwrite)
     return {k: str(v) for k, v in paths.items()}
 
 

@@ -112,6 +112,12 @@ def settings(tmp_path, monkeypatch):
     s = config.Settings(cache_dir=tmp_path / "cache", backoff_s=0.01, max_retries=3, timeout_s=5,
                         ban_url="http://127.0.0.1:9/unused")
     config.set_settings(s)
+    from qpvgeo import _http
+
+    # no keep-alive connection survives a test: a later fake server may get the same port
+    for sess in _http._sessions.values():
+        sess.close()
+    _http._sessions.clear()
     yield s
     config.set_settings(None)
 

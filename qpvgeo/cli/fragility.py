@@ -66,9 +66,11 @@ def fragility_cmd(epci, all_epci, outdir, frule, reference_rate, known_populatio
                         known_population=known_population, allow_partial=allow_partial)
     files = {}
     if outdir:
+        from .. import config
         from ..outputs import write_fragility
 
-        files = write_fragility(res, outdir, overwrite=overwrite)
+        files = write_fragility(res, outdir, overwrite=overwrite, lang=config.get_settings().lang,
+                                perimeters=perimeters.load())
     s = res.summary
     if as_json:
         echo_json({**s, "files": files})
