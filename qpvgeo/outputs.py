@@ -152,8 +152,10 @@ def _programme_page(res) -> str:
     import html
     from datetime import date
 
+    from .present import euros as french_euros
+
     def euros(v):
-        return "" if v is None or v != v else f"{v:,.0f} €".replace(",", "\u202f")
+        return french_euros(v, sep="\u202f")
 
     def table(frame, title):
         if frame is None or not len(frame):

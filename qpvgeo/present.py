@@ -44,6 +44,31 @@ def decimal_comma(value, digits: int | None = None) -> str:
     return text.replace(".", ",")
 
 
+def grouped(value, *, digits: int = 0, sign: bool = False, sep: str = " ") -> str:
+    """A number for people: thousands separated (a space by default; ``\u202f`` for print),
+    decimal comma; '' for None or NaN.
+
+    >>> grouped(1286.4), grouped(-53, sign=True), grouped(2.345, digits=1), grouped(None)
+    ('1 286', '-53', '2,3', '')
+    """
+    if value is None or value != value:
+        return ""
+    text = f"{value:{'+' if sign else ''},.{digits}f}"
+    return text.replace(",", "\x00").replace(".", ",").replace("\x00", sep)
+
+
+def euros(value, *, sign: bool = False, sep: str = " ") -> str:
+    """``191 974 €``; '' for None or NaN."""
+    text = grouped(value, sign=sign, sep=sep)
+    return text + " €" if text else ""
+
+
+def percent(share, *, digits: int = 1) -> str:
+    """A share as a French percentage: ``0.39`` → ``39,0 %``; '' for None or NaN."""
+    text = grouped(None if share is None or share != share else share * 100, digits=digits)
+    return text + " %" if text else ""
+
+
 def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 300, cells: bool = False):
     """A copy of a result frame for people: with ``lang="fr"`` French column names, status words
     and ``oui``/``non``; with ``excel`` or French, decimal commas in the result's numbers (not

@@ -12,13 +12,15 @@ from datetime import date
 
 import pandas as pd
 
+from .present import grouped, percent
+
 
 def _pct(x) -> str:
-    return "" if x is None or x != x else f"{x * 100:.1f} %".replace(".", ",")
+    return percent(x)
 
 
 def _int(x) -> str:
-    return "" if x is None or x != x else f"{round(x):,}".replace(",", "\u202f")
+    return grouped(x, sep="\u202f")
 
 
 def zones_for_people(result) -> pd.DataFrame:

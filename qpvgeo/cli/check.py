@@ -131,8 +131,7 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
         _print_site(ans)
         if ans.get("population"):
             p = ans["population"]
-            def num(v):
-                return f"{v:,.0f}".replace(",", " ")
+            from ..present import grouped as num
 
             click.echo("  people on the site: " + ("n/a (no carreau reaches it)" if p["estimate"] is None else
                        f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], {p['method']}"))
@@ -148,8 +147,9 @@ def _print_funding(ans: dict) -> None:
     if not f["decided"]:
         click.echo(f"  funding: {f['note']}")
         return
-    amount = f"{f['fdc_politique_ville_eur']:,.0f}".replace(",", " ")
-    click.echo(f"  FDC « Politique de la Ville »: {amount} €; classic FDC +5 %: "
+    from ..present import euros
+
+    click.echo(f"  FDC « Politique de la Ville »: {euros(f['fdc_politique_ville_eur'])}; classic FDC +5 %: "
                f"{'yes' if f['fdc_majoration_5pct'] else 'no'}; ANCT floor (2 500 €): "
                f"{'met' if f['anct_receivable'] else 'not met'}")
 

@@ -164,17 +164,19 @@ def population_cmd(departement, epci, commune, codes, weights, weights_layer, we
 def _print_population(table) -> None:
     import pandas as pd
 
+    from ..present import grouped
+
     def bracket(r, pre=""):
         if pd.isna(r[f"{pre}estimate"]):
             return "n/a"
-        return f"{r[pre + 'estimate']:,.0f} [{r[pre + 'low']:,.0f} – {r[pre + 'high']:,.0f}]".replace(",", " ")
+        return f"{grouped(r[pre + 'estimate'])} [{grouped(r[pre + 'low'])} – {grouped(r[pre + 'high'])}]"
 
     rows = []
     for _, r in table.iterrows():
         row = {"code_qp": r["code_qp"], "nom_qp": r["nom_qp"], "people [bracket]": bracket(r),
                "households [bracket]": bracket(r, "households_"), "coverage": r["coverage"]}
         if "official" in table.columns:
-            row["official"] = "n/a" if pd.isna(r["official"]) else f"{r['official']:,.0f}".replace(",", " ")
-            row["gap"] = "n/a" if pd.isna(r["gap"]) else f"{r['gap']:+,.0f}".replace(",", " ")
+            row["official"] = grouped(r["official"]) or "n/a"
+            row["gap"] = grouped(r["gap"], sign=True) or "n/a"
         rows.append(row)
     click.echo(pd.DataFrame(rows).to_string(index=False))

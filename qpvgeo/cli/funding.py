@@ -9,7 +9,9 @@ from .options import excel_option, json_option, location_options, overwrite_opti
 
 
 def _eur(v) -> str:
-    return f"{v:,.0f}".replace(",", " ") + " €"
+    from ..present import euros
+
+    return euros(v)
 
 
 @main.command("fdc")

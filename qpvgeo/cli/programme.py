@@ -59,11 +59,10 @@ def programme_cmd(input_file, output, column_names, locations, overwrite, as_jso
     click.echo(f"{len(res.rows)} rows checked -> {files['actions']}")
     click.echo(res.by_fund[["fund_name", "actions", "asked_eur", "allowed_eur", "undecided_actions"]]
                .to_string(index=False))
-    def eur(v, sign=""):
-        return f"{v:{sign},.0f} €".replace(",", " ")
+    from ..present import euros as eur
 
     for t in res.totals:
-        mark = "ok" if t["ok"] else f"WRONG by {eur(t['difference_eur'], '+')}"
+        mark = "ok" if t["ok"] else f"WRONG by {eur(t['difference_eur'], sign=True)}"
         lines = ", ".join(str(r + 2) for r in t["rows"])
         click.echo(f"stated total of {t['fund']} (line {t['row'] + 2} of the file): {eur(t['stated_eur'])}; "
                    f"recomputed from lines {lines}: {eur(t['computed_eur'])}: {mark}")
