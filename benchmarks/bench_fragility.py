@@ -28,7 +28,7 @@ import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import synthetic as _bench
 from qpvgeo.carreaux import load_carreaux
-from qpvgeo.fragility import fragility_all, group
+from qpvgeo.fragility import fragility, group
 from qpvgeo.outputs import write_fragility
 from qpvgeo.territory import load_membership
 grid_path, membership_path, outdir = sys.argv[1:4]
@@ -37,7 +37,7 @@ t0 = time.perf_counter()
 grid = load_carreaux(grid_path)
 t["read"] = time.perf_counter() - t0
 t1 = time.perf_counter()
-res = fragility_all(grid, membership=load_membership(membership_path))
+res = fragility(grid, membership=load_membership(membership_path))  # every EPCI of the grid
 t["compute"] = time.perf_counter() - t1
 t2 = time.perf_counter()
 write_fragility(res, outdir)
@@ -51,7 +51,7 @@ t["group_index"] = time.perf_counter() - t3
 t4 = time.perf_counter()
 _bench.group_by_geometry(flagged)
 t["group_geometry"] = time.perf_counter() - t4
-print(json.dumps({"t": t, "peak_mb": peak, "carreaux": len(grid), "epci": res.summary["epci_count"],
+print(json.dumps({"t": t, "peak_mb": peak, "carreaux": len(grid), "epci": len(res.summary["epci"]),
                   "flagged": res.summary["flagged_carreaux"], "zones": res.summary["zones_count"]}))
 """
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, InputError
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +444,7 @@ def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | N
     from .crs import WGS84, parse_crs
 
     text = str(site).strip()
-    if not re.match(r"^(MULTI)?POLYGON\s*(Z|M|ZM)?\s*\(|^[A-Z]+\s*(Z|M|ZM)?\s*\(", text.upper()):
+    if not re.match(r"^[A-Z]+\s*(Z|M|ZM)?\s*\(", text.upper()):  # not WKT: a file
         p = local_input(text, what="site file")
         gdf = read_vector(p, layer=layer, what="site file")
         if len(gdf) == 0:
@@ -556,10 +556,11 @@ def to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy where text that a spreadsheet would run as a formula (starting with ``=``, ``+``,
     ``-``, ``@``, tab or carriage return, and not a plain number) is prefixed with ``'``, the
-    OWASP rule against CSV injection. Numbers such as ``-0.57`` are left as they are."""
-    out = frame.copy()
-    for c in out.columns:
-        col = out[c]
+    OWASP rule against CSV injection. Numbers such as ``-0.57`` are left as they are. The frame
+    is copied only when a value has to change (this runs on every chunk of a batch)."""
+    out = frame
+    for c in frame.columns:
+        col = frame[c]
         if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
             continue
         starts = col.str.startswith(_FORMULA_START, na=False).to_numpy(dtype=bool)
@@ -569,6 +570,8 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if risky.any():
             values = col.to_numpy(dtype=object).copy()
             values[risky] = ["'" + v for v in values[risky]]
+            if out is frame:
+                out = frame.copy()
             out[c] = values
     return out
 
@@ -778,4 +781,4 @@ def check_columns_free(columns, reserved, *, path_name: str) -> None:
 
 
 __all__ = ["CsvFormat", "Chunk", "TableWriter", "sniff_csv", "iter_chunks", "read_vector", "read_site",
-           "local_input", "to_float", "neutralise_formulas", "DataError"]
+           "local_input", "to_float", "neutralise_formulas"]

@@ -281,13 +281,6 @@ def load_grid(source=None, *, epci: str | None = None, vintage: int | None = Non
     return grid, table, outlines
 
 
-def population(perimeters, carreaux=None, **kwargs):
-    """See :func:`qpvgeo.inhabitants.population` (kept here for the fragility pipeline's callers)."""
-    from .inhabitants import population as estimate
-
-    return estimate(perimeters, carreaux, **kwargs)
-
-
 # ------------------------------------------------------------------------- whole job
 PARTIAL_BELOW = 0.85  # individuals of the grid / known population under which an EPCI is partly covered
 

@@ -29,11 +29,28 @@ def _euros(d: Decimal) -> int:
     return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _money(value, name: str) -> Decimal:
+def parse_amount(value, name: str = "amount") -> Decimal | None:
+    """An amount as written in a table or typed by a person (``391 934 €``, ``1 500,50``,
+    ``129935``): a Decimal, None when empty, or an :class:`InputError` that names the value.
+
+    >>> parse_amount("391 934 €"), parse_amount("1\u202f500,5"), parse_amount("")
+    (Decimal('391934'), Decimal('1500.5'), None)
+    """
+    import re
+
+    text = re.sub(r"[€\s\u00a0\u202f]", "", str(value)).replace(",", ".")
+    if text in ("", "nan", "None", "NaN", "-"):
+        return None
     try:
-        d = Decimal(str(value).replace(" ", "").replace("\u202f", "").replace(",", "."))
+        return Decimal(text)
     except Exception:  # noqa: BLE001 - decimal raises several kinds
         raise InputError(f"{name} must be an amount in euros, got {value!r}") from None
+
+
+def _money(value, name: str) -> Decimal:
+    d = parse_amount(value, name)
+    if d is None:
+        raise InputError(f"{name} must be an amount in euros, got {value!r}")
     if not d.is_finite() or d < 0:
         raise InputError(f"{name} must be a positive amount in euros, got {value!r}")
     return d
@@ -292,10 +309,9 @@ def check_totals(rows, *, amount: str, label: str) -> list[dict]:
         raise InputError(f"columns {amount!r} and {label!r} must be in the table; its columns: {list(frame.columns)}")
     out, block, every = [], [], []
     for pos, (lab, value) in enumerate(zip(frame[label].astype(str), frame[amount])):
-        text = re.sub(r"[€\s\u00a0\u202f]", "", str(value)).replace(",", ".")
         try:
-            money = Decimal(text) if text not in ("", "nan", "None") else None
-        except Exception:  # noqa: BLE001 - not a number: neither a detail nor a total
+            money = parse_amount(value)
+        except InputError:  # not a number: neither a detail nor a total
             money = None
         is_total = re.search(r"total", lab, re.I) is not None
         if not is_total:

@@ -53,20 +53,31 @@ def load_weights(path, *, around=None, layer: str | None = None, column: str | N
     from . import _tables
 
     p = _tables.local_input(path, what="weight layer")
-    name = _tables.vector_layer(p, layer, what="weight layer") if p.suffix.lower() != ".parquet" else None
-    info = pyogrio.read_info(p, layer=name) if name is not None or p.suffix.lower() != ".parquet" else None
-    bbox = None
-    if around is not None and info is not None and info.get("crs"):
-        b = around.to_crs(info["crs"]).total_bounds
-        bbox = (b[0] - margin_m, b[1] - margin_m, b[2] + margin_m, b[3] + margin_m)
-    fields = list(info["fields"]) if info is not None else []
+
+    def box(crs):
+        if around is None or crs is None:
+            return None
+        b = around.to_crs(crs).total_bounds
+        return (b[0] - margin_m, b[1] - margin_m, b[2] + margin_m, b[3] + margin_m)
+
+    if p.suffix.lower() == ".parquet":  # GeoParquet: read, then keep what lies around
+        gdf = _tables.read_vector(p, what="weight layer")
+        b = box(gdf.crs)
+        gdf = gdf.cx[b[0]:b[2], b[1]:b[3]] if b else gdf
+        fields = [c for c in gdf.columns if c != gdf.geometry.name]
+    else:
+        name = _tables.vector_layer(p, layer, what="weight layer")
+        info = pyogrio.read_info(p, layer=name)
+        fields = list(info["fields"])
     col = column or next((f for f in fields if f.lower() in WEIGHT_COLUMNS), None)
-    if column and column not in fields and info is not None:
+    if column and column not in fields:
         raise InputError(f"the weight layer {p.name} has no column {column!r}; its columns: {fields}")
-    try:
-        gdf = gpd.read_file(p, layer=name, bbox=bbox, columns=[col] if col else [], engine="pyogrio")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
-        raise InputError(f"cannot read the weight layer {p.name}: {str(exc).splitlines()[0]}") from None
+    if p.suffix.lower() != ".parquet":
+        try:  # a spatial filter in the layer's own CRS: a département's buildings in bounded memory
+            gdf = gpd.read_file(p, layer=name, bbox=box(info.get("crs")), columns=[col] if col else [],
+                                engine="pyogrio")
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+            raise InputError(f"cannot read the weight layer {p.name}: {str(exc).splitlines()[0]}") from None
     if gdf.crs is None:
         raise InputError(f"the weight layer {p.name} has no CRS")
     return weights_from(gdf, column=col, label=p.name)

@@ -9,7 +9,6 @@ total is kept, marked, and its total recomputed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -54,13 +53,8 @@ class Programme:
 
 
 def _money(value) -> float | None:
-    text = re.sub(r"[€\s\u00a0\u202f]", "", str(value)).replace(",", ".")
-    if text in ("", "nan", "None", "-"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InputError(f"{value!r} is not an amount in euros") from None
+    amount = funding.parse_amount(value)
+    return None if amount is None else float(amount)
 
 
 def programme(table: pd.DataFrame, checker, *, columns: dict | None = None, locations: dict | None = None,

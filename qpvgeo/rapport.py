@@ -15,12 +15,8 @@ import pandas as pd
 from .present import grouped, percent
 
 
-def _pct(x) -> str:
-    return percent(x)
-
-
 def _int(x) -> str:
-    return grouped(x, sep="\u202f")
+    return grouped(x, sep="\u202f")  # thin no-break spaces: the print sheet
 
 
 def zones_for_people(result) -> pd.DataFrame:
@@ -47,7 +43,7 @@ def zones_for_people(result) -> pd.DataFrame:
             "QPV le plus proche": nearest,
             "Ménages": round(r["households"]),
             "Habitants": round(r["individuals"]),
-            "Taux de pauvreté des ménages": _pct(r["rate"]),
+            "Taux de pauvreté des ménages": percent(r["rate"]),
             "Rapport au taux de l'EPCI": f"{r['ratio']:.1f}".replace(".", ",")
                                          + f" × le taux de la {epci_names.get(r['epci'], r['epci'])}",
             "Dans un QPV": inside,
@@ -68,7 +64,7 @@ def zones_sheet_html(result, perimeters=None) -> str:
     table = zones_for_people(result)
     title = f"Quartiers fragiles candidats : {e['nom_epci']}" if e else "Quartiers fragiles candidats"
     rule = s["rule"]
-    ref = _pct(e["reference_rate"]) if e else "celui de chaque EPCI"
+    ref = percent(e["reference_rate"]) if e else "celui de chaque EPCI"
     intro = (f"Carreaux de 200 m dont le taux de pauvreté des ménages atteint {rule['factor']:g} fois {ref} "
              f"(taux de référence de l'EPCI) et qui comptent au moins {rule['min_households']:g} ménages ou "
              f"{rule['min_individuals']:g} habitants ; les carreaux contigus forment une zone. Propositions à "

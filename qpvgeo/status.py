@@ -87,10 +87,3 @@ def is_decided(status: str) -> bool:
     (True, False)
     """
     return status in DECIDED
-
-
-def check_known(status: str) -> str:
-    """``status`` itself, or an error when it is not in the vocabulary (a programming error)."""
-    if status not in ALL:
-        raise ValueError(f"unknown eligibility status {status!r}")
-    return status

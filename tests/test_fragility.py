@@ -16,7 +16,8 @@ from qpvgeo import _data
 from qpvgeo.carreaux import load_carreaux
 from qpvgeo.cli import main
 from qpvgeo.errors import DataError, InputError, NotFoundError
-from qpvgeo.fragility import FragilityRule, flag, fragility, group, population, reference_rate
+from qpvgeo.fragility import FragilityRule, flag, fragility, group, reference_rate
+from qpvgeo.inhabitants import population
 from qpvgeo.outputs import write_fragility
 from qpvgeo.perimeters import load_perimeters, normalize
 

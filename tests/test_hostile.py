@@ -335,7 +335,7 @@ def test_a_grid_in_another_crs_is_filtered_in_its_own_crs(tmp_path):
     import pyproj
 
     from qpvgeo.carreaux import load_carreaux
-    from qpvgeo.fragility import population
+    from qpvgeo.inhabitants import population
 
     t = pyproj.Transformer.from_crs(4326, 2975, always_xy=True)
     x, y = t.transform(55.45, -20.9)
