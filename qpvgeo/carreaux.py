@@ -141,8 +141,32 @@ def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -
         raise InputError(f"cannot read carreaux from {path.name}: give a .csv, .gpkg, .parquet or .zip file")
     gdf.attrs["source"] = label
     gdf.attrs["vintage"] = vintage
+    coverage = _declared_coverage(path)
+    if coverage is not None:
+        gdf.attrs["coverage"] = coverage
     log.info("read %d carreaux from %s", len(gdf), path)
     return gdf
+
+
+def _declared_coverage(path: Path):
+    """The area an extract of the grid covers, when it says so in ``<name>.coverage.csv`` next to
+    it (rectangles ``x_min, y_min, x_max, y_max`` in the grid's CRS), as one shapely geometry.
+
+    An extract made of tile bands (the embedded CAPSO file) covers far less than its bounding box:
+    without this, a quartier in a gap between bands would be read as covered and get a figure
+    that is too low instead of no figure (docs/rules.md §9)."""
+    side = path.with_name(path.stem + ".coverage.csv")
+    if not side.exists():
+        return None
+    import pandas as pd
+    import shapely
+
+    r = pd.read_csv(side)
+    try:
+        boxes = [shapely.box(*row) for row in r[["x_min", "y_min", "x_max", "y_max"]].to_numpy(dtype=float)]
+    except KeyError as exc:
+        raise DataError(f"{side.name} needs the columns x_min, y_min, x_max, y_max") from exc
+    return shapely.union_all(boxes)
 
 
 def _extract_grid_file(archive: Path, layer: str | None, s: Settings) -> Path:

@@ -1,6 +1,7 @@
 """Where the locations of a table are, when the user does not say: coordinate columns recognised
 by their names (in any case, with or without accents), their CRS recognised from their values,
-or address columns. Never a silent guess: what was used is said, and an ambiguous table is an
+or address columns (GTFS ``stops.txt`` is read by its ``stop_lon``/``stop_lat``). Never a silent
+guess: what was used is said, and an ambiguous table is an
 error that lists its columns.
 """
 
@@ -12,9 +13,9 @@ import unicodedata
 from .errors import InputError
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "longitudewgs84", "geolon", "x", "coordx", "xcoord", "coordonneex",
-             "xl93", "xlambert93", "xlambert", "xwgs84")
+             "xl93", "xlambert93", "xlambert", "xwgs84", "stoplon")
 LAT_NAMES = ("lat", "latitude", "latitudewgs84", "geolat", "y", "coordy", "ycoord", "coordonneey", "yl93",
-             "ylambert93", "ylambert", "ywgs84")
+             "ylambert93", "ylambert", "ywgs84", "stoplat")
 ADDRESS_NAMES = ("adresse", "address", "adressecomplete", "adressepostale", "adr", "label", "resultlabel")
 NUMBER_NAMES = ("numero", "num", "no", "numvoie", "numerovoie", "housenumber")
 STREET_NAMES = ("voie", "rue", "nomvoie", "libellevoie", "street", "nomdelavoie")

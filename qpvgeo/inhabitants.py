@@ -175,9 +175,12 @@ def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame | None =
 
         carreaux = load_carreaux(source, vintage=vintage, around=perimeters, settings=settings)
     per = perimeters.to_crs(carreaux.crs)
+    declared = carreaux.attrs.get("coverage")
     valid = carreaux[carreaux["id_status"] == "ok"]
     tree = shapely.STRtree(valid.geometry.values)
-    if len(valid):
+    if declared is not None:  # an extract that says which area it covers (tile bands)
+        extent = declared
+    elif len(valid):
         cell = float(valid["cell_m"].max())
         x0, y0, x1, y1 = valid.total_bounds
         extent = shapely.box(x0 - cell, y0 - cell, x1 + cell, y1 + cell)

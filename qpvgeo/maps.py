@@ -2,7 +2,9 @@
 drawn with matplotlib, without web tiles). Legends and labels are in French (docs/rules.md §6).
 
 Stable colours, so that years can be compared: QPV red, QIC purple, 300 m zone orange,
-quartiers fragiles blue; checked points by status.
+quartiers fragiles blue; the poverty classes in viridis (distinct in greyscale and for
+colour-blind readers, never the QPV red); checked points by status in the Okabe–Ito colours,
+never red on red (and, in print, by marker shape as well).
 """
 
 from __future__ import annotations
@@ -25,21 +27,23 @@ from jinja2 import Template
 
 from . import _io
 from . import status as _status
-from .crs import WGS84, metric_crs, scale_factor
+from .crs import WGS84, metric_crs
 from .eligibility import Checker
 from .errors import InputError
+from .present import decimal_comma, percent
 
 log = logging.getLogger(__name__)
 
-COLOURS = {"QPV": "#c0392b", "QIC": "#8e44ad", "fragile": "#2471a3", "band": "#f39c12", "zone": "#1f618d"}
-STATUS_COLOURS = {"in_qpv": "#c0392b", "in_band": "#e67e22", "in_qic": "#8e44ad", "in_fragile": "#2471a3",
-                  "outside": "#2c3e50", "undecided": "#95a5a6"}
+COLOURS = {"QPV": "#c0392b", "QIC": "#8e44ad", "fragile": "#2471a3", "band": "#e69f00", "zone": "#56b4e9",
+           "epci": "#404040", "commune": "#8c8c8c"}
+STATUS_COLOURS = {"in_qpv": "#0072b2", "in_band": "#009e73", "in_qic": "#cc79a7", "in_fragile": "#56b4e9",
+                  "outside": "#f0e442", "undecided": "#999999"}
 STATUS_FR = {**_status.LABELS_FR, "undecided": "non décidé"}
 CLASSE_FR = {"QPV": "Quartier prioritaire de l'État (QPV)", "QIC": "Quartier prioritaire communautaire (QIC)",
              "fragile": "Quartier fragile"}
 RATE_BINS = [0.0, 0.10, 0.20, 0.30, 0.40, 1.0001]
 RATIO_BINS = [0.0, 1.0, 1.5, 2.0, 3.0, np.inf]
-SCALE = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"]
+SCALE = ["#fde725", "#5ec962", "#21918c", "#3b528b", "#440154"]  # viridis, 5 classes
 SIG_URL = "https://sig.ville.gouv.fr/territoire/{code}"
 DISPLAY_TOLERANCE_M = 0.5  # below what anyone can see at street zoom
 
@@ -53,6 +57,9 @@ class MapSpec:
     legend: list = field(default_factory=list)  # (colour, label, kind: fill|line|point)
     sources: list = field(default_factory=list)
     not_drawn: list = field(default_factory=list)  # (place, status, note): rows listed, not drawn
+    labels: list = field(default_factory=list)  # (lon, lat, text, kind: quartier|zone|commune), for print
+    focus: tuple | None = None  # WGS84 bounds the print map must show (a site, a quartier); default: all
+    subtitle: str = ""
     made: str = field(default_factory=lambda: date.today().strftime("%d/%m/%Y"))
 
     @property
@@ -79,8 +86,9 @@ def _source_of(perimeters: gpd.GeoDataFrame) -> str:
 
 
 def _context_layer(spec: MapSpec, extent_wgs84) -> None:
-    """Commune limits around the mapped area, for orientation (where qpvgeo has them)."""
-    from .territory import load_communes
+    """Commune limits, their names and the EPCI outlines around the mapped area, for orientation
+    (where qpvgeo has them)."""
+    from .territory import load_communes, load_membership
 
     try:
         communes = load_communes()
@@ -93,9 +101,43 @@ def _context_layer(spec: MapSpec, extent_wgs84) -> None:
         return
     g = web_geometries(near[["insee", "nom", "geometry"]])
     g["popup"] = [f"{_esc(n)} ({_esc(c)})" for n, c in zip(g["nom"], g["insee"])]
-    spec.layers.insert(0, ("Communes", g, {"color": "#7f8c8d", "weight": 0.8, "fill": False}, "context"))
-    spec.legend.append(("#7f8c8d", "Limite communale", "line"))
-    spec.sources.append("IGN, Admin Express (limites communales)")
+    spec.layers.insert(0, ("Communes", g, {"color": COLOURS["commune"], "weight": 0.8, "fill": False}, "context"))
+    spec.legend.append((COLOURS["commune"], "Limite communale", "line"))
+    spec.labels.extend(_label_points(near, "nom", "commune", by_area=True))
+    try:
+        m = load_membership()
+    except Exception:  # noqa: BLE001 - context only
+        m = None
+    if m is not None:
+        sirens = set(m.loc[m["insee"].isin(near["insee"]), "siren_epci"])
+        if sirens:
+            members = communes.merge(m[m["siren_epci"].isin(sirens)][["insee", "siren_epci", "nom_epci"]], on="insee")
+            epci = web_geometries(members.dissolve(by="siren_epci", as_index=False)[
+                ["siren_epci", "nom_epci", "geometry"]])
+            epci["popup"] = [f"{_esc(n)} ({_esc(c)})" for n, c in zip(epci["nom_epci"], epci["siren_epci"])]
+            spec.layers.insert(1, ("EPCI", epci, {"color": COLOURS["epci"], "weight": 2.2, "fill": False,
+                                                  "dashArray": "8 4"}, "epci"))
+            spec.legend.append((COLOURS["epci"], "Limite d'EPCI", "dashed"))
+    spec.sources.append("IGN, Admin Express (limites communales) ; DGCL (EPCI)")
+
+
+def _label_points(gdf: gpd.GeoDataFrame, column: str, kind: str, *, by_area: bool = False,
+                  short: str | None = None) -> list:
+    """(lon, lat, text, kind, width_m, short) at a point inside each feature, with the feature's
+    width on the ground (a print map names a commune only where its name fits inside) and a short
+    form (``short`` column, e.g. the quartier's code) for where the name does not fit; largest
+    first when ``by_area``."""
+    if gdf.empty:
+        return []
+    crs_m = metric_crs(geodataframe=gdf)
+    m = gdf.to_crs(crs_m)
+    if by_area:
+        m = m.iloc[np.argsort(-m.geometry.area.to_numpy(), kind="stable")]
+    b = m.geometry.bounds
+    width = (b["maxx"] - b["minx"]).to_numpy()
+    pts = gpd.GeoSeries(m.geometry.representative_point().values, crs=crs_m).to_crs(WGS84)
+    alt = m[short].astype(str).tolist() if short else [""] * len(m)
+    return [(p.x, p.y, str(t), kind, float(w), a) for p, t, w, a in zip(pts, m[column], width, alt)]
 
 
 def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
@@ -109,6 +151,7 @@ def _quartier_layers(spec: MapSpec, perimeters: gpd.GeoDataFrame) -> None:
         spec.layers.append((name, g, {"color": COLOURS[classe], "weight": 2.5, "fill": True,
                                       "fillColor": COLOURS[classe], "fillOpacity": 0.15}, "quartier"))
         spec.legend.append((COLOURS[classe], CLASSE_FR[classe], "fill"))
+        spec.labels.extend(_label_points(sub, "nom_qp", "quartier", short="code_qp"))
 
 
 def eligibility_spec(checker: Checker, *, shown: gpd.GeoDataFrame | None = None, points=None,
@@ -140,6 +183,7 @@ def eligibility_spec(checker: Checker, *, shown: gpd.GeoDataFrame | None = None,
                                                   "fillOpacity": 0.45}, "site"))
         spec.legend.append((colour, "Site du projet : " + STATUS_FR.get(ans["status"], ans["status"]).format(
             band=band_m), "fill"))
+        spec.focus = _around(site, checker.rule.band_m + 100)
     if points is not None:
         frame, lon, lat = points
         drawn, listed = _points_frame(frame, lon, lat)
@@ -153,6 +197,13 @@ def eligibility_spec(checker: Checker, *, shown: gpd.GeoDataFrame | None = None,
             spec.sources.append("Base Adresse Nationale (géocodage)")
     _context_layer(spec, _bounds(spec))
     return spec
+
+
+def _around(gdf: gpd.GeoDataFrame, margin_m: float) -> tuple:
+    """WGS84 bounds of ``gdf`` widened by ``margin_m`` on the ground."""
+    crs_m = metric_crs(geodataframe=gdf.to_crs(WGS84))
+    box = shapely.box(*gdf.to_crs(crs_m).total_bounds).buffer(margin_m, join_style="mitre")
+    return tuple(gpd.GeoSeries([box], crs=crs_m).to_crs(WGS84).total_bounds)
 
 
 def _points_frame(points: pd.DataFrame, lon, lat) -> tuple[gpd.GeoDataFrame, list]:
@@ -188,11 +239,12 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
     s = result.summary
     epcis = s["epci"]
     where = epcis[0]["nom_epci"] if len(epcis) == 1 else f"{len(epcis)} EPCI"
-    reference = (f"{epcis[0]['reference_rate']:.1%}".replace(".", ",") if len(epcis) == 1
-                 else "le taux de son EPCI")
+    reference = percent(epcis[0]["reference_rate"]) if len(epcis) == 1 else "le taux de son EPCI"
     spec = MapSpec(title=f"Quartiers fragiles : {where} (Filosofi {s.get('vintage')})"
                    + (" — couverture partielle" if s.get("partial") else ""),
-                   sources=[f"INSEE, Filosofi {s.get('vintage')} carroyé 200 m"])
+                   sources=[f"INSEE, Filosofi {s.get('vintage')} carroyé 200 m"],
+                   subtitle=(f"Taux de pauvreté de référence : {reference} ({where})" if len(epcis) == 1
+                             else "Chaque carreau est comparé au taux de son EPCI"))
     car = result.carreaux[result.carreaux["status"] == "ok"]
     bins = RATE_BINS if variable == "rate" else RATIO_BINS
     cls = np.clip(np.digitize(car[variable].to_numpy(), bins) - 1, 0, len(SCALE) - 1)
@@ -202,8 +254,9 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
     spec.layers.append((f"Carreaux 200 m : {name.lower()}", g, {"fillOpacity": 0.65, "weight": 0}, "carreaux"))
     for i, col in enumerate(SCALE):
         lo, hi = bins[i], bins[i + 1]
-        lab = (f"{lo:.0%} à {min(hi, 1):.0%}" if variable == "rate"
-               else (f"{lo:g} à {hi:g}" if np.isfinite(hi) else f"{lo:g} et plus"))
+        lab = (f"{percent(lo, digits=0)} à {percent(min(hi, 1), digits=0)}" if variable == "rate"
+               else (f"{decimal_comma(lo)} à {decimal_comma(hi)}" if np.isfinite(hi)
+                     else f"{decimal_comma(lo)} et plus"))
         spec.legend.append((col, f"{name} : {lab}", "fill"))
     flagged = g[g["flagged"]]
     spec.layers.append(("Carreaux fragiles", flagged, {"color": "#000000", "weight": 2, "fill": False}, "flagged"))
@@ -216,6 +269,8 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
                                                          "fillColor": COLOURS["zone"], "fillOpacity": 0.1},
                         "zones"))
     spec.legend.append((COLOURS["zone"], "Zone candidate (carreaux fragiles contigus)", "line"))
+    if len(z):
+        spec.labels.extend(_label_points(z, "zone_id", "zone"))
     if perimeters is not None:
         spec.sources.append(_source_of(perimeters))
         near = perimeters.to_crs(car.crs)
@@ -245,6 +300,63 @@ def comparison_spec(res, old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> MapSpe
         spec.layers.append((label, g, style, "outline"))
         spec.legend.append((colour, label, "line"))
     _context_layer(spec, _bounds(spec))
+    return spec
+
+
+FEATURE_STYLES = [("#000000", "P"), ("#6a3d9a", "*"), ("#b15928", "v"), ("#1f78b4", "h"), ("#33a02c", "p")]
+
+
+def fiche_spec(checker: Checker, code: str, *, result=None, point_layers=(), near_m: float = 1000) -> MapSpec:
+    """Map of one quartier for its fiche: the quartier and its band, its neighbours, the fragile
+    carreaux and candidate zones around it (from ``result``, a fragility result), commune and EPCI
+    limits, and the user's point layers (:class:`qpvgeo.fiche.PointLayer`)."""
+    per = checker.perimeters
+    q = per[per["code_qp"] == code]
+    if q.empty:
+        raise InputError(f"unknown quartier code {code!r}")
+    band_m = f"{checker.rule.band_m:g}"
+    row = q.iloc[0]
+    spec = MapSpec(title=f"{row['nom_qp']} ({code})", subtitle=f"{CLASSE_FR.get(row['classe'], row['classe'])}, "
+                   f"avec la bande des {band_m} m", sources=[_source_of(q)])
+    crs_m = metric_crs(geodataframe=q)
+    qm = q.to_crs(crs_m)
+    view = shapely.box(*qm.total_bounds).buffer(checker.rule.band_m + near_m / 2, join_style="mitre")
+    if result is not None:
+        car = result.carreaux
+        flagged = car[car["flagged"]].to_crs(crs_m)
+        flagged = flagged[flagged.intersects(view)]
+        if len(flagged):
+            spec.layers.append(("Carreaux fragiles", web_geometries(flagged[["idcar_200m", "rate", "geometry"]]),
+                                {"color": COLOURS["zone"], "weight": 0.5, "fill": True, "fillColor": COLOURS["zone"],
+                                 "fillOpacity": 0.35}, "carreaux_fragiles"))
+            spec.legend.append((COLOURS["zone"], "Carreau fragile (Filosofi 200 m)", "fill"))
+        z = result.zones.to_crs(crs_m)
+        z = z[z.intersects(view)]
+        if len(z):
+            z = z.assign(communes=z["communes"].map(lambda xs: ", ".join(xs)))
+            spec.layers.append(("Zones candidates", web_geometries(z[["zone_id", "communes", "geometry"]]),
+                                {"color": "#0b3d62", "weight": 3, "fill": False}, "zones"))
+            spec.legend.append(("#0b3d62", "Zone candidate (carreaux fragiles contigus)", "line"))
+            spec.labels.extend(_label_points(z, "zone_id", "zone"))
+        spec.sources.append(f"INSEE, Filosofi {result.summary.get('vintage')} carroyé 200 m")
+    band = checker.band_geometry(codes=[code])
+    spec.layers.append((f"Zone des {band_m} m", web_geometries(band),
+                        {"color": COLOURS["band"], "weight": 1, "fill": True, "fillColor": COLOURS["band"],
+                         "fillOpacity": 0.2, "dashArray": "4 4"}, "band"))
+    spec.legend.append((COLOURS["band"], f"Zone des {band_m} m autour du quartier", "fill"))
+    near = per.to_crs(crs_m)
+    _quartier_layers(spec, per[near.intersects(view).to_numpy()])
+    for i, layer in enumerate(point_layers):
+        colour, _marker = FEATURE_STYLES[i % len(FEATURE_STYLES)]
+        ok = np.isfinite(layer.lon) & np.isfinite(layer.lat)
+        g = gpd.GeoDataFrame({"lieu": layer.labels[ok]}, geometry=gpd.points_from_xy(layer.lon[ok], layer.lat[ok]),
+                             crs=WGS84)
+        gm = g.to_crs(crs_m)
+        g = g[gm.intersects(view).to_numpy()]
+        spec.layers.append((layer.name, g, {"color": colour, "index": i}, "features"))
+        spec.legend.append((colour, layer.name, "feature"))
+    spec.focus = tuple(gpd.GeoSeries([view], crs=crs_m).to_crs(WGS84).total_bounds)
+    _context_layer(spec, spec.focus)
     return spec
 
 
@@ -357,8 +469,8 @@ def to_folium(spec: MapSpec, *, tiles: str | None = "OpenStreetMap") -> folium.M
 
 
 def _bounds(spec: MapSpec):
-    frames = [g for _, g, _, kind in spec.layers if len(g) and kind not in ("band", "context")] or [
-        g for _, g, _, kind in spec.layers if kind != "context"]
+    frames = [g for _, g, _, kind in spec.layers if len(g) and kind not in ("band", "context", "epci")] or [
+        g for _, g, _, kind in spec.layers if kind not in ("context", "epci")]
     b = np.array([g.total_bounds for g in frames if len(g)])
     if not len(b):
         raise InputError("nothing to map")
@@ -371,8 +483,9 @@ def _legend_html(spec: MapSpec) -> str:
         if kind == "point":
             sw = ('<span style="display:inline-block;width:12px;height:12px;border-radius:6px;'
                   f'background:{colour}"></span>')
-        elif kind == "line":
-            sw = f'<span style="display:inline-block;width:14px;height:10px;border:2px solid {colour}"></span>'
+        elif kind in ("line", "dashed"):
+            border = "dashed" if kind == "dashed" else "solid"
+            sw = f'<span style="display:inline-block;width:14px;height:10px;border:2px {border} {colour}"></span>'
         else:
             sw = (f'<span style="display:inline-block;width:14px;height:12px;background:{colour};opacity:.7;'
                   f'border:1px solid {colour}"></span>')
@@ -444,75 +557,11 @@ def embed_snippet(html_name: str, title: str, *, height_px: int = 600) -> str:
 
 
 # ------------------------------------------------------------------------------- print
-A4_WIDTH_IN = 8.27
+def to_figure(spec: MapSpec, *, page: str = "a4-portrait", inset: bool = True):
+    """Draw a :class:`MapSpec` for print on a true page (see :mod:`qpvgeo.printmap`)."""
+    from . import printmap
 
-
-def to_figure(spec: MapSpec):
-    """Draw a :class:`MapSpec` with matplotlib for print: metric CRS, legend, scale bar, north
-    arrow and credits; no web tiles."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    bounds = _bounds(spec)
-    lon_c, lat_c = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-    crs_m = metric_crs(lonlat=(lon_c, lat_c))
-    fig = plt.figure(figsize=(A4_WIDTH_IN, A4_WIDTH_IN * 1.05))
-    ax = fig.add_axes([0.03, 0.2, 0.94, 0.72])
-    for _name, g, style, kind in spec.layers:
-        if not len(g):
-            continue
-        gm = g.to_crs(crs_m)
-        if kind == "points":
-            gm.plot(ax=ax, color=[STATUS_COLOURS[x] for x in g["groupe"]], markersize=18, edgecolor="white",
-                    linewidth=0.4, zorder=6)
-        elif kind == "carreaux":
-            gm.plot(ax=ax, color=g["couleur"].tolist(), edgecolor="none", zorder=1)
-        else:
-            fill = style.get("fill", True)
-            gm.plot(ax=ax, facecolor=style.get("fillColor", "none") if fill else "none",
-                    edgecolor=style.get("color", "#000"), linewidth=style.get("weight", 1) * 0.6,
-                    alpha=None, zorder={"context": 0, "band": 2, "quartier": 4, "flagged": 5, "zones": 5,
-                                                 "site": 6}.get(kind, 3))
-            if fill and style.get("fillOpacity") is not None:
-                for coll in ax.collections[-1:]:
-                    coll.set_facecolor(_with_alpha(style.get("fillColor", "#000"), style["fillOpacity"]))
-    x0, y0, x1, y1 = gpd.GeoSeries([shapely.box(*bounds)], crs=WGS84).to_crs(crs_m).total_bounds
-    pad = max(x1 - x0, y1 - y0) * 0.05
-    ax.set_xlim(x0 - pad, x1 + pad)
-    ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    k = float(scale_factor(crs_m, lon_c, lat_c)[0])
-    _scale_bar(ax, k)
-    _north_arrow(ax, crs_m, lon_c, lat_c)
-    fig.suptitle(spec.title, fontsize=13, fontweight="bold", y=0.97)
-    handles = []
-    for colour, label, kind in spec.legend:
-        if kind == "point":
-            handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor=colour, markeredgecolor="white",
-                                  markersize=7, label=label))
-        elif kind == "line":
-            handles.append(Patch(facecolor="none", edgecolor=colour, linewidth=1.5, label=label))
-        else:
-            handles.append(Patch(facecolor=_with_alpha(colour, 0.5), edgecolor=colour, label=label))
-    fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.03, 0.045), ncol=2 if len(handles) > 5 else 1,
-               fontsize=7, frameon=False, title="Légende", title_fontsize=8, alignment="left")
-    import textwrap
-
-    credits = spec.credits + f" Projection : {crs_m.name} (EPSG:{crs_m.to_epsg()})."
-    if spec.not_drawn:
-        listed = "; ".join(f"{p} ({STATUS_FR.get(st, st).format(band='300')})" for p, st, _ in spec.not_drawn[:8])
-        credits += (f" Non représentés ({len(spec.not_drawn)}) : {listed}"
-                    + (" …" if len(spec.not_drawn) > 8 else "") + ".")
-    fig.text(0.03, 0.008, "\n".join(textwrap.wrap(credits, 150)), fontsize=6, color="#333", va="bottom")
-    return fig
+    return printmap.figure(spec, page_name=page, inset=inset)
 
 
 def _with_alpha(colour: str, alpha: float):
@@ -521,46 +570,19 @@ def _with_alpha(colour: str, alpha: float):
     return to_rgba(colour, alpha)
 
 
-def _scale_bar(ax, k: float) -> None:
-    """A scale bar whose length is on the ground (map length = ground length × scale factor)."""
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    target = (x1 - x0) / 5
-    nice = [50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000]
-    ground = max([n for n in nice if n * k <= target] or [nice[0]])
-    length = ground * k
-    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.04
-    ax.plot([bx, bx + length], [by, by], color="black", linewidth=3, solid_capstyle="butt", zorder=10)
-    ax.plot([bx, bx + length / 2], [by, by], color="white", linewidth=1.4, solid_capstyle="butt", zorder=11)
-    label = f"{ground / 1000:g} km" if ground >= 1000 else f"{ground:g} m"
-    ax.text(bx + length / 2, by + (y1 - y0) * 0.012, label, ha="center", va="bottom", fontsize=7, zorder=12)
-
-
-def _north_arrow(ax, crs_m, lon, lat) -> None:
-    """North arrow towards true north (the grid is rotated by the meridian convergence)."""
-    import pyproj
-
-    conv = float(pyproj.Proj(crs_m).get_factors(lon, lat).meridian_convergence)
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    cx, cy = x1 - (x1 - x0) * 0.06, y1 - (y1 - y0) * 0.12
-    length = (y1 - y0) * 0.06
-    a = np.radians(conv)
-    dx, dy = -np.sin(a) * length, np.cos(a) * length
-    ax.annotate("", xy=(cx + dx, cy + dy), xytext=(cx, cy),
-                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5}, zorder=12)
-    ax.text(cx + dx * 1.25, cy + dy * 1.25, "N", ha="center", va="center", fontsize=9, fontweight="bold", zorder=12)
-
-
 # ------------------------------------------------------------------------------- writing
 def save(spec: MapSpec, path: str | Path, *, fmt: str | None = None, tiles: str | None = "OpenStreetMap",
-         overwrite: bool = False, dpi: int = 300) -> list[Path]:
+         overwrite: bool = False, dpi: int = 300, page: str = "a4-portrait") -> list[Path]:
     """Write the map as ``html`` (self-contained, with an ``.embed.html`` iframe snippet next to
-    it), ``png`` or ``pdf`` (A4 width, ``dpi`` ≥ 300). Returns the files written."""
+    it), or for print as ``png`` (``dpi`` ≥ 300), ``pdf`` (TrueType fonts) or ``svg`` (text kept as
+    text) on ``page`` (a4-portrait, a4-landscape, a3-portrait, a3-landscape). Returns the files
+    written."""
+    from . import printmap
+
     p = Path(path)
     fmt = (fmt or p.suffix.lstrip(".") or "html").lower()
-    if fmt not in ("html", "png", "pdf"):
-        raise InputError(f"unknown map format {fmt!r}: use html, png or pdf")
+    if fmt not in ("html", *printmap.FORMATS):
+        raise InputError(f"unknown map format {fmt!r}: use html, png, pdf or svg")
     if p.suffix.lower() != f".{fmt}":
         p = p.with_suffix(f".{fmt}")
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -572,12 +594,13 @@ def save(spec: MapSpec, path: str | Path, *, fmt: str | None = None, tiles: str 
         return [p, snippet]
     if dpi < 300:
         raise InputError(f"print maps need at least 300 dpi, got {dpi}")
+    printmap.page(page)
     import matplotlib.pyplot as plt
 
-    fig = to_figure(spec)
+    fig = to_figure(spec, page=page)
     try:
         with _io.atomic_path(p, overwrite=overwrite) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": spec.title} if fmt == "pdf" else None)
+            printmap.save_figure(fig, tmp, fmt, dpi=dpi, title=spec.title)
     finally:
         plt.close(fig)
     return [p]

@@ -50,12 +50,14 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
                         "source": s.get("source"), "vintage": s.get("vintage")})
     _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
     if lang == "fr":  # the zones sheet for élus: a French table (for French Excel) and a one-page sheet
-        from .rapport import zones_for_people, zones_sheet_html
+        from .rapport import zones_for_people, zones_sheet_html, zones_sheet_pdf
 
         paths["csv_fr"], paths["html_fr"] = out / "zones-elus.csv", out / "zones-elus.html"
+        paths["pdf_fr"] = out / "zones-elus.pdf"
         with _io.atomic_path(paths["csv_fr"], overwrite=overwrite) as tmp:
             zones_for_people(result).to_csv(tmp, index=False, sep=";", encoding="utf-8-sig")
         _io.write_text(zones_sheet_html(result, perimeters), paths["html_fr"], overwrite=overwrite)
+        zones_sheet_pdf(result, paths["pdf_fr"], perimeters, overwrite=overwrite)
     return {k: str(v) for k, v in paths.items()}
 
 

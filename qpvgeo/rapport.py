@@ -7,7 +7,6 @@ ratio to the EPCI's rate in words, whether it lies in a QPV, the distance to the
 
 from __future__ import annotations
 
-import html
 from datetime import date
 
 import pandas as pd
@@ -54,10 +53,11 @@ def zones_for_people(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def zones_sheet_html(result, perimeters=None) -> str:
-    """A one-page sheet (A4, French) of the candidate zones, with a map page."""
-    import base64
-    import io
+def zones_document(result, perimeters=None):
+    """The zones sheet as a document (:mod:`qpvgeo._document`): the table on one landscape page,
+    then a map page."""
+    from . import _document as doc
+    from . import maps
 
     s = result.summary
     e = s["epci"][0] if len(s["epci"]) == 1 else None
@@ -65,35 +65,66 @@ def zones_sheet_html(result, perimeters=None) -> str:
     title = f"Quartiers fragiles candidats : {e['nom_epci']}" if e else "Quartiers fragiles candidats"
     rule = s["rule"]
     ref = percent(e["reference_rate"]) if e else "celui de chaque EPCI"
-    intro = (f"Carreaux de 200 m dont le taux de pauvreté des ménages atteint {rule['factor']:g} fois {ref} "
-             f"(taux de référence de l'EPCI) et qui comptent au moins {rule['min_households']:g} ménages ou "
-             f"{rule['min_individuals']:g} habitants ; les carreaux contigus forment une zone. Propositions à "
-             "valider par les élus (contrat « Quartiers 2030 »).")
-    figure = ""
+    intro = (f"Carreaux de 200 m dont le taux de pauvreté des ménages atteint {grouped(rule['factor'], digits=1)} "
+             f"fois {ref} (taux de référence de l'EPCI) et qui comptent au moins {grouped(rule['min_households'])} "
+             f"ménages ou {grouped(rule['min_individuals'])} habitants ; les carreaux contigus forment une zone. "
+             "Propositions à valider par les élus (contrat « Quartiers 2030 »).")
+    if s.get("partial"):
+        intro += " Couverture partielle des données : résultats à confirmer."
+    ints = ("Ménages", "Habitants", "Distance au QPV le plus proche (m)")
+    rows = [[_int(v) if c in ints else ("" if v is None or v != v else str(v)) for c, v in r.items()]
+            for r in table.to_dict("records")]
+    widths = [0.45, 1.7, 1.9, 0.7, 0.7, 0.8, 2.8, 1.8, 0.9, 0.9]
+    sections = [doc.Section("Zones candidates, les plus grandes d'abord", table=doc.Table(
+        list(table.columns), rows, widths=widths[:len(table.columns)], size=6.3 if len(rows) > 16 else 7.5))]
     try:
+        spec = [maps.fragility_spec(result, perimeters)]
+    except Exception:  # noqa: BLE001 - the sheet is still right without its map
+        spec = []
+    return doc.Document(title=title, subtitle=intro, sections=sections, maps=spec,
+                        footer=f"Source : INSEE, Filosofi {s.get('vintage')} carroyé 200 m ; ANCT, périmètres des "
+                               f"QPV. Établi le {date.today():%d/%m/%Y} avec qpvgeo.")
+
+
+def zones_sheet_html(result, perimeters=None) -> str:
+    """The zones sheet (French, A4 landscape) as one self-contained page, with its map."""
+    import base64
+    import io
+
+    from . import _document as doc
+
+    d = zones_document(result, perimeters)
+    images = []
+    for spec in d.maps:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from . import maps
+        from .printmap import figure
 
-        fig = maps.to_figure(maps.fragility_spec(result, perimeters))
+        fig = figure(spec, page_name="a4-landscape")
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        fig.savefig(buf, format="png", dpi=120)
         plt.close(fig)
-        figure = (f'<section class="page"><h2>Carte</h2><img alt="Carte des zones candidates" '
-                  f'src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"></section>')
-    except Exception:  # noqa: BLE001 - the sheet is still right without its map
-        figure = ""
-    style = ("body{font:10pt sans-serif;margin:10mm}table{border-collapse:collapse;width:100%}"
-             "th,td{border-bottom:1px solid #bbb;padding:3px 5px;text-align:left}th{background:#eee}"
-             "img{width:100%}.page{page-break-before:always}@page{size:A4 landscape;margin:10mm}")
-    partial = "<p><b>Couverture partielle des données : résultats à confirmer.</b></p>" if s.get("partial") else ""
-    return ("<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{partial}"
-            + table.to_html(index=False, escape=True, border=0, formatters={
-                c: _int for c in ("Ménages", "Habitants", "Distance au QPV le plus proche (m)")})
-            + f"<p>Source : INSEE, Filosofi {s.get('vintage')} carroyé 200 m ; ANCT, périmètres des QPV. "
-              f"Établi le {date.today():%d/%m/%Y} avec qpvgeo.</p>{figure}</body></html>")
+        images.append(f'<img alt="Carte des zones candidates" style="width:100%" '
+                      f'src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
+    return doc.to_html(d, map_html=images, style="body{max-width:none}@page{size:A4 landscape;margin:10mm}")
+
+
+def zones_sheet_pdf(result, path, perimeters=None, *, overwrite: bool = False):
+    """The zones sheet as a PDF: the table on an A4 landscape page, then its map page."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from . import _document as doc
+    from . import _io
+    from .printmap import RC
+
+    d = zones_document(result, perimeters)
+    d.maps, maps_ = [], d.maps
+    with _io.atomic_path(path, overwrite=overwrite) as tmp, matplotlib.rc_context(RC):
+        with PdfPages(tmp, metadata={"Title": d.title, "Creator": "qpvgeo"}) as pdf:
+            doc.to_pdf(d, pdf, page_name="a4-landscape")
+            doc.to_pdf(doc.Document(title="", maps=maps_), pdf, page_name="a4-landscape", text=False)
+    return path

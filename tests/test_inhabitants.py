@@ -177,3 +177,18 @@ def test_people_on_a_site_with_their_bracket():
     lille = run("check", "--site", "POLYGON ((3.06 50.63, 3.061 50.63, 3.061 50.631, 3.06 50.63))",
                 "--population", "--json")
     assert json.loads(lille.stdout)["population"]["estimate"] is None  # no carreau there: no figure, not 0
+
+
+def test_an_extract_made_of_tile_bands_covers_only_its_bands():
+    """The embedded grid is six tile bands, not its bounding box: a quartier across a band's edge
+    is partial (its figure is a floor), one beyond every band has no figure."""
+    import qpvgeo
+    from qpvgeo.carreaux import load_carreaux
+
+    grid = load_carreaux()
+    assert grid.attrs["coverage"].area / 1e6 == pytest.approx(25.6 * (25.6 + 12.2 + 3 + 12.4 + 10.4) + 25.6 * 2.8,
+                                                               rel=1e-6)
+    p = qpvgeo.population(codes=["QN06255M", "QN06256M", "QN06202M"]).set_index("code_qp")
+    assert p.loc["QN06255M", "coverage"] == "partial"  # Lillers: its bbox was "covered" before
+    assert p.loc["QN06256M", "coverage"] == "covered"
+    assert p.loc["QN06202M", "coverage"] == "not_covered" and pd.isna(p.loc["QN06202M", "estimate"])

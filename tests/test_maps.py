@@ -58,7 +58,7 @@ def layers_in_html(page: str) -> dict:
 def test_eligibility_html_layers_features_wgs84_legend_credits(elig_spec):
     page = maps.render_html(maps.to_folium(elig_spec, tiles="none"))
     layers = layers_in_html(page)
-    assert set(layers) == {"Communes", "Zone des 300 m", "QPV (État)", "Points vérifiés"}
+    assert set(layers) == {"Communes", "EPCI", "Zone des 300 m", "QPV (État)", "Points vérifiés"}
     assert len(layers["QPV (État)"]["features"]) == 3
     assert len(layers["Points vérifiés"]["features"]) == 3  # the row without coordinates is not drawn
     for name, fc in layers.items():
@@ -103,16 +103,15 @@ def test_print_png_and_pdf(elig_spec, frag_spec, tmp_path):
     for spec, name in ((elig_spec, "e"), (frag_spec, "f")):
         png = maps.save(spec, tmp_path / f"{name}.png")[0]
         img = np.asarray(Image.open(png).convert("L"), dtype=float)
-        assert img.shape[1] >= 2481  # A4 width (8.27 in) at 300 dpi
+        assert img.shape == pytest.approx((3508, 2480), abs=1)  # A4 (210 × 297 mm) at 300 dpi
         assert img.std() > 10 and (img < 250).mean() > 0.01  # not blank
         pdf = maps.save(spec, tmp_path / f"{name}.pdf")[0]
         import pypdfium2 as pdfium
 
         page = pdfium.PdfDocument(str(pdf))[0]
-        width_pt, _ = page.get_size()
-        assert width_pt == pytest.approx(8.27 * 72, abs=1)  # A4 width
+        assert page.get_size() == pytest.approx((595.3, 841.9), abs=0.5)  # A4 in points
         raster = np.asarray(page.render(scale=300 / 72).to_pil().convert("L"), dtype=float)
-        assert raster.shape[1] >= 2481
+        assert raster.shape[1] >= 2480
         assert raster.std() > 10 and (raster < 250).mean() > 0.01  # not blank
     with pytest.raises(InputError, match="300 dpi"):
         maps.save(elig_spec, tmp_path / "low.png", dpi=150)

@@ -117,6 +117,7 @@ def quiet_progress() -> bool:
 from . import check as _check  # noqa: E402,F401
 from . import compare as _compare  # noqa: E402,F401
 from . import fetch as _fetch  # noqa: E402,F401
+from . import fiche as _fiche  # noqa: E402,F401
 from . import fragility as _fragility  # noqa: E402,F401
 from . import funding as _funding  # noqa: E402,F401
 from . import maps as _maps  # noqa: E402,F401

@@ -11,6 +11,7 @@ from .options import (
     fragility_rule_options,
     json_option,
     overwrite_option,
+    people_options,
     perimeter_options,
     selection_options,
 )
@@ -117,25 +118,18 @@ def _print_one(s: dict) -> None:
 
 @main.command("population")
 @selection_options
-@click.option("--weights", default=None, metavar="FILE",
-              help="Dasymetric weighting: buildings (with nombre_de_logements, as BD TOPO's BATIMENT), building "
-                   "footprints, or address points; read only around the quartiers.")
-@click.option("--weights-layer", default=None, help="Layer of the weights file.")
-@click.option("--weights-col", default=None, help="Column of the weights (default: nombre_de_logements if present).")
-@click.option("--official", default=None, metavar="FILE",
-              help="Official figures (CSV/xlsx: code_qp, population, year, source) shown beside the estimate.")
+@people_options
 @json_option
 @carreaux_options
 @perimeter_options
-def population_cmd(departement, epci, commune, codes, weights, weights_layer, weights_col, official, as_json, grid,
-                   perimeters):
+def population_cmd(departement, epci, commune, codes, people, as_json, grid, perimeters):
     """People and households of quartiers from the carreaux, with the method, the coverage and the
     bracket (carreaux whose centre is inside … every carreau that overlaps).
 
     Example: qpvgeo population --epci 200069037
     """
     from .. import config
-    from ..inhabitants import load_weights, population
+    from ..inhabitants import population
     from ..perimeters import select
 
     if not (codes or epci or commune or departement):
@@ -143,9 +137,8 @@ def population_cmd(departement, epci, commune, codes, weights, weights_layer, we
     per = select(perimeters.load(), departement=departement, epci=epci, commune=commune, code=list(codes) or None)
     if per.empty:
         raise InputError("no quartier matches these filters")
-    w = load_weights(weights, around=per, layer=weights_layer, column=weights_col) if weights else None
-    table = population(per, source=grid.source, vintage=grid.vintage, settings=config.get_settings(), weights=w,
-                       official=official)
+    table = population(per, source=grid.source, vintage=grid.vintage, settings=config.get_settings(),
+                       weights=people.weights_around(per), official=people.official)
     uncovered = table.loc[table["coverage"] == "not_covered", "code_qp"].tolist()
     if len(uncovered) == len(table):
         raise DataError(f"no carreau of the loaded grid ({table['source'].iloc[0]}) reaches the quartier(s) "

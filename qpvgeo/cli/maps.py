@@ -21,11 +21,11 @@ from .options import (
 )
 
 
-def _write(spec, output, default_name, fmt, tiles, overwrite):
+def _write(spec, output, default_name, fmt, tiles, overwrite, page):
     from .. import maps
 
     path = Path(output) if output else Path("maps") / f"{default_name}.{fmt}"
-    for p in maps.save(spec, path, fmt=fmt, tiles=tiles, overwrite=overwrite):
+    for p in maps.save(spec, path, fmt=fmt, tiles=tiles, overwrite=overwrite, page=page):
         click.echo(f"wrote {p}")
 
 
@@ -43,7 +43,7 @@ def map_group():
 @rule_options
 @perimeter_options
 def map_eligibility(points, locations, site, feature, site_layer, departement, epci, commune, codes, output, fmt,
-                    tiles, overwrite, rule, perimeters):
+                    page, tiles, overwrite, rule, perimeters):
     """Quartiers, the band, and checked points or a site, coloured by status. Answers are given
     against every loaded quartier; --epci/--departement/--commune/--code only choose what is drawn.
 
@@ -59,7 +59,7 @@ def map_eligibility(points, locations, site, feature, site_layer, departement, e
     frame = check_rows(points, checker, **locations.batch_options()) if points else None
     site_gdf = _tables.read_site(site, crs=locations.crs, feature=feature, layer=site_layer) if site else None
     spec = maps.eligibility_spec(checker, shown=shown, points=frame, site=site_gdf)
-    _write(spec, output, "eligibilite" + (f"-{epci}" if epci else ""), fmt, tiles, overwrite)
+    _write(spec, output, "eligibilite" + (f"-{epci}" if epci else ""), fmt, tiles, overwrite, page)
 
 
 @map_group.command("fragility")
@@ -73,7 +73,7 @@ def map_eligibility(points, locations, site, feature, site_layer, departement, e
 @map_output_options
 @carreaux_options
 @perimeter_options
-def map_fragility(epci, variable, frule, reference_rate, allow_partial, output, fmt, tiles, overwrite, grid,
+def map_fragility(epci, variable, frule, reference_rate, allow_partial, output, fmt, page, tiles, overwrite, grid,
                   perimeters):
     """Carreaux by poverty rate, fragile carreaux, candidate zones and QPV.
 
@@ -84,14 +84,14 @@ def map_fragility(epci, variable, frule, reference_rate, allow_partial, output, 
     res = run_fragility(grid, perimeters, frule, epci=epci, reference_rate=reference_rate,
                         allow_partial=allow_partial)
     spec = maps.fragility_spec(res, perimeters.load(), variable=variable)
-    _write(spec, output, f"fragilite-{epci}", fmt, tiles, overwrite)
+    _write(spec, output, f"fragilite-{epci}", fmt, tiles, overwrite, page)
 
 
 @map_group.command("qpv")
 @selection_options
 @map_output_options
 @perimeter_options
-def map_qpv(departement, epci, commune, codes, output, fmt, tiles, overwrite, perimeters):
+def map_qpv(departement, epci, commune, codes, output, fmt, page, tiles, overwrite, perimeters):
     """The quartiers (QPV, and QIC with --qic) of an EPCI or a département.
 
     Example: qpvgeo map qpv --epci 200069037 --format pdf
@@ -105,4 +105,4 @@ def map_qpv(departement, epci, commune, codes, output, fmt, tiles, overwrite, pe
 
         raise InputError("no quartier matches these filters: check them against qpvgeo perimeters")
     spec = maps.qpv_spec(per)
-    _write(spec, output, "qpv" + (f"-{epci}" if epci else ""), fmt, tiles, overwrite)
+    _write(spec, output, "qpv" + (f"-{epci}" if epci else ""), fmt, tiles, overwrite, page)

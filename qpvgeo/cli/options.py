@@ -184,6 +184,41 @@ def carreaux_options(f):
     return f
 
 
+@dataclass(frozen=True)
+class PeopleChoice:
+    """How people are counted (``--weights``, ``--weights-layer``, ``--weights-col``, ``--official``)."""
+
+    weights: str | None = None
+    weights_layer: str | None = None
+    weights_col: str | None = None
+    official: str | None = None
+
+    def weights_around(self, perimeters):
+        """The weight layer read around ``perimeters``, or None for area weighting."""
+        if not self.weights:
+            return None
+        from ..inhabitants import load_weights
+
+        return load_weights(self.weights, around=perimeters, layer=self.weights_layer, column=self.weights_col)
+
+
+def people_options(f):
+    """--weights, --weights-layer, --weights-col, --official → ``people`` (a :class:`PeopleChoice`)."""
+    f = _wrap(f, lambda weights, weights_layer, weights_col, official: {
+        "people": PeopleChoice(weights, weights_layer, weights_col, official)},
+        ("weights", "weights_layer", "weights_col", "official"))
+    f = click.option("--official", default=None, metavar="FILE",
+                     help="Official figures (CSV/xlsx: code_qp, population, year, source) shown beside the "
+                          "estimate.")(f)
+    f = click.option("--weights-col", default=None,
+                     help="Column of the weights (default: nombre_de_logements if present).")(f)
+    f = click.option("--weights-layer", default=None, help="Layer of the weights file.")(f)
+    f = click.option("--weights", default=None, metavar="FILE",
+                     help="Dasymetric weighting: buildings (with nombre_de_logements, as BD TOPO's BATIMENT), "
+                          "building footprints, or address points; read only around the quartiers.")(f)
+    return f
+
+
 # ---------------------------------------------------------------------------- outputs
 def overwrite_option(f):
     return click.option("--overwrite", is_flag=True, help="Replace existing output files.")(f)
@@ -199,13 +234,24 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of text.")(f)
 
 
+def page_option(f):
+    from ..printmap import PAGES
+
+    return click.option("--page", type=click.Choice(list(PAGES)), default="a4-portrait", show_default=True,
+                        help="Paper of the print formats (png, pdf, svg).")(f)
+
+
 def map_output_options(f):
-    """-o, --format, --tiles, --overwrite of the map commands."""
+    """-o, --format, --page, --tiles, --overwrite of the map commands."""
+    from ..printmap import FORMATS
+
     f = overwrite_option(f)
+    f = page_option(f)
     f = click.option("--tiles", default="OpenStreetMap", show_default=True,
                      help="Base tiles of the HTML map, or 'none' (vector layers only, fully offline).")(f)
-    f = click.option("--format", "fmt", type=click.Choice(["html", "png", "pdf"]), default="html", show_default=True,
-                     help="html: interactive, self-contained; png/pdf: print at A4 width, 300 dpi.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["html", *FORMATS]), default="html", show_default=True,
+                     help="html: interactive, self-contained; png (300 dpi), pdf (TrueType fonts), svg (text kept "
+                          "as text, for layout software): print on --page.")(f)
     f = click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
                      help="Output file (default: maps/<name>.<format>).")(f)
     return f
