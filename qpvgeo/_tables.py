@@ -314,6 +314,11 @@ def _recode(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _csv_rows_fast(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
+    """pyarrow's reader; pandas' for files with stray cp1252 bytes (decoded field by field)."""
+    yield from (_csv_rows_pandas if fmt.mixed else _csv_rows_arrow)(p, fmt, chunk_rows)
+
+
+def _csv_rows_pandas(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
     import warnings
 
     got = False
@@ -340,6 +345,67 @@ def _csv_rows_fast(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
                          f"{exc.start}); save it as UTF-8") from None
     if not got:
         yield Chunk(pd.DataFrame({h: pd.Series(dtype=object) for h in fmt.header}))
+
+
+_TEXT = None
+
+
+def _text_dtype():
+    """The dtype pandas gives text read with ``dtype=str`` (Arrow-backed strings, NaN as missing)."""
+    global _TEXT
+    if _TEXT is None:
+        _TEXT = pd.read_csv(io.StringIO("a\nx\n"), dtype=str)["a"].dtype
+    return _TEXT
+
+
+def _csv_rows_arrow(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
+    """Every field as text, read by pyarrow's multithreaded CSV reader, streamed in blocks and
+    cut into chunks of ``chunk_rows``: the same frames as pandas' reader (``dtype=str``, empty
+    fields as ''), several times faster. A row with too many or too few fields raises
+    :class:`MalformedCsv` (the file is then read row by row)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from .config import threads
+
+    pa.set_cpu_count(threads())
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        sample = fh.read(1 << 16)
+    per_row = max(16, len(sample) // max(1, sample.count(b"\n")))
+    block = int(min(max(per_row * chunk_rows, 1 << 20), 1 << 28, max(size, 1 << 20)))
+    read = pcsv.ReadOptions(column_names=list(fmt.header), skip_rows=1, encoding=fmt.encoding, block_size=block)
+    parse = pcsv.ParseOptions(delimiter=fmt.delimiter, newlines_in_values=True)
+    convert = pcsv.ConvertOptions(column_types={h: pa.string() for h in fmt.header}, strings_can_be_null=False,
+                                  quoted_strings_can_be_null=False)
+    text = _text_dtype()
+
+    def frame(table) -> pd.DataFrame:
+        return table.to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string()) else None,
+                               self_destruct=True, split_blocks=True)
+
+    got = False
+    pending, held = [], 0
+    try:
+        with pcsv.open_csv(p, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            for batch in reader:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= chunk_rows:
+                    table = pa.Table.from_batches(pending)
+                    yield Chunk(frame(table.slice(0, chunk_rows)))
+                    got = True
+                    rest = table.slice(chunk_rows)
+                    pending, held = rest.to_batches(), rest.num_rows
+        if held or not got:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            if table.num_rows or not got:
+                yield Chunk(frame(table))
+    except pa.ArrowInvalid as exc:
+        if "CSV parse error" in str(exc) or "columns" in str(exc):
+            raise MalformedCsv(str(exc).splitlines()[0]) from exc
+        raise InputError(f"{p.name}: cannot read the file as {fmt.encoding} CSV ({str(exc).splitlines()[0]}); "
+                         "save it as UTF-8") from None
 
 
 def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
@@ -558,12 +624,20 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     ``-``, ``@``, tab or carriage return, and not a plain number) is prefixed with ``'``, the
     OWASP rule against CSV injection. Numbers such as ``-0.57`` are left as they are. The frame
     is copied only when a value has to change (this runs on every chunk of a batch)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     out = frame
+    first = "^[" + re.escape("".join(_FORMULA_START)) + "]"
     for c in frame.columns:
         col = frame[c]
         if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
             continue
-        starts = col.str.startswith(_FORMULA_START, na=False).to_numpy(dtype=bool)
+        try:  # in Arrow, one vectorised pass (a million cells in milliseconds)
+            arr = pa.array(col, type=pa.large_string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: the slow way
+            arr = pa.array(col.map(lambda v: v if isinstance(v, str) else None), type=pa.large_string())
+        starts = pc.fill_null(pc.match_substring_regex(arr, first), False).to_numpy(zero_copy_only=False)
         if not starts.any():
             continue
         risky = starts & ~col.str.match(_PLAIN_NUMBER, na=False).to_numpy(dtype=bool)

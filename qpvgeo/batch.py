@@ -128,9 +128,7 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     dist = np.full(n, np.nan)
     quart = np.full(n, "", dtype=object)
     code[idx], name[idx], classe[idx], dist[idx] = res.code_qp, res.nom_qp, res.classe, res.distance_m
-    for i, q in zip(idx, res.quartiers):
-        if q:
-            quart[i] = ";".join(f"{c}:{d:g}" for c, d in q)
+    quart[idx] = res.quartiers_text()
     for arr in (code, name, classe, quart):
         arr[~decided] = ""
     dist[~decided] = np.nan
@@ -365,11 +363,7 @@ def check_file(
                                                   robust=True, sheet=sheet) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))
                     with writer:  # on any failure its handles are closed before the partial file goes
-                        for chunk in chunks:
-                            if max_rows is not None and rows + len(chunk.frame) > max_rows:
-                                raise InputError(f"{path.name} has more than {max_rows} rows, the limit here; "
-                                                 "split the file")
-                            res, lon, lat = _check_chunk(chunk, checker, **options)
+                        for res, lon, lat in _in_order(_limited(chunks, max_rows, path.name), checker, options):
                             rows += len(res)
                             statuses.update(res["qpv_status"].value_counts().to_dict())
                             placed = res["qpv_status"].isin(_status.PLACED)
@@ -389,6 +383,43 @@ def check_file(
         if geocoder is not None:
             geocoder.close()
     return _summary(in_path, out_path, rows, statuses, quartiers, checker, located)
+
+
+def _limited(chunks, max_rows, name):
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk.frame)
+        if max_rows is not None and seen > max_rows:
+            raise InputError(f"{name} has more than {max_rows} rows, the limit here; split the file")
+        yield chunk
+
+
+def _in_order(chunks, checker, options):
+    """``_check_chunk`` over the chunks, the next ones classified while the current one is
+    written (the ``threads`` setting; geocoded files one chunk at a time, the geocoder paces
+    itself): results come back in the input's order, with at most ``threads`` + 1 chunks held."""
+    from . import config
+
+    ahead = config.threads() if options.get("geocoder") is None else 1
+    if ahead <= 1:
+        for chunk in chunks:
+            yield _check_chunk(chunk, checker, **options)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(ahead) as pool:
+        queue: deque = deque()
+        try:
+            for chunk in chunks:
+                queue.append(pool.submit(_check_chunk, chunk, checker, **options))
+                if len(queue) > ahead:
+                    yield queue.popleft().result()
+            while queue:
+                yield queue.popleft().result()
+        finally:
+            for f in queue:
+                f.cancel()
 
 
 def _summary(in_path, out_path, rows, statuses, quartiers, checker, located=None) -> dict:

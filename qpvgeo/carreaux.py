@@ -52,7 +52,11 @@ def parse_ids(ids: pd.Series) -> pd.DataFrame:
 
 def squares(x_ll: np.ndarray, y_ll: np.ndarray, cell_m: float = 200.0) -> np.ndarray:
     """200 m square polygons from lower-left corners (vectorised)."""
-    return shapely.box(x_ll, y_ll, x_ll + cell_m, y_ll + cell_m)
+    from . import _parallel
+
+    x, y = np.asarray(x_ll, dtype=float), np.asarray(y_ll, dtype=float)
+    c = np.broadcast_to(np.asarray(cell_m, dtype=float), x.shape)
+    return _parallel.chunked(lambda a, b, w: shapely.box(a, b, a + w, b + w), x, y, c)
 
 
 class _Extent:

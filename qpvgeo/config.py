@@ -17,6 +17,7 @@ setting                   environment variable            default
 ``max_download_bytes``    ``QPVGEO_MAX_DOWNLOAD_BYTES``   ``4 GiB``
 ``request_deadline_s``    ``QPVGEO_REQUEST_DEADLINE_S``   ``300`` (whole request, retries included)
 ``download_deadline_s``   ``QPVGEO_DOWNLOAD_DEADLINE_S``  ``7200`` (whole download of a file)
+``threads``               ``QPVGEO_THREADS``              ``0`` (all cores; 1: one thread)
 ========================  ==============================  =========================================
 """
 
@@ -53,6 +54,7 @@ class Settings:
     max_download_bytes: int = 4 * 1024**3
     request_deadline_s: float = 300.0
     download_deadline_s: float = 7200.0
+    threads: int = 0
     user_agent: str = "qpvgeo (+https://github.com/qpvgeo/qpvgeo)"
 
     def __post_init__(self) -> None:
@@ -74,6 +76,8 @@ class Settings:
         if not 0 < self.ban_rate_per_s <= 50:
             raise InputError(f"ban_rate_per_s must be in (0, 50] (the service allows 50/s), "
                              f"got {self.ban_rate_per_s!r}")
+        if self.threads < 0:
+            raise InputError(f"threads must be 0 (all cores) or a number of threads, got {self.threads!r}")
         if not self.ban_url.startswith(("http://", "https://")):
             raise InputError(f"ban_url must be an http(s) URL, got {self.ban_url!r}")
 
@@ -101,6 +105,7 @@ _ENV = {
     "max_download_bytes": ("QPVGEO_MAX_DOWNLOAD_BYTES", int),
     "request_deadline_s": ("QPVGEO_REQUEST_DEADLINE_S", float),
     "download_deadline_s": ("QPVGEO_DOWNLOAD_DEADLINE_S", float),
+    "threads": ("QPVGEO_THREADS", int),
 }
 
 
@@ -119,6 +124,12 @@ def from_env(**overrides: Any) -> Settings:
 
 
 _current: Settings | None = None
+
+
+def threads() -> int:
+    """Threads the heavy steps use (the ``threads`` setting; 0 means every core)."""
+    n = get_settings().threads
+    return n if n > 0 else (os.cpu_count() or 1)
 
 
 def get_settings() -> Settings:

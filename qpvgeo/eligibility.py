@@ -15,6 +15,7 @@ distance (checked against ``pyproj.Geod`` in the tests).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -23,6 +24,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from . import _parallel
 from . import status as _status
 from .crs import TERRITORIES, WGS84, Territory, scale_factor, territory_of_departement, territory_of_lonlat
 from .errors import InputError
@@ -73,30 +75,49 @@ class _Outline:
     foot of the perpendicular) and the pieces of outline on either side of each are measured.
     """
 
-    kdtree: object
     coords: np.ndarray
     ring: np.ndarray  # ring id of each vertex
     owner: np.ndarray  # quartier (position in the zone) of each vertex
     step_m: float = 10.0
     exact_within_m: float = 250.0
+    _tree: object = None
+
+    @property
+    def kdtree(self):
+        """The k-d tree of the vertices, built on first use (a few points are answered by a
+        direct search, which needs neither the tree nor scipy: a single check starts at once)."""
+        if self._tree is None:
+            with _BUILD_LOCK:  # chunks are classified in threads: one of them builds it
+                if self._tree is None:
+                    from scipy.spatial import cKDTree
+
+                    # sliding-midpoint tree: several times faster than a balanced one for far points
+                    self._tree = cKDTree(self.coords, leafsize=32, balanced_tree=False, compact_nodes=False)
+        return self._tree
+
+    def direct(self, n: int) -> bool:
+        """Whether ``n`` points are cheaper to answer by comparing them with every vertex."""
+        return self._tree is None and n * len(self.coords) <= _DIRECT_MAX
+
+
+_BUILD_LOCK = threading.Lock()
+_DIRECT_MAX = 4_000_000  # point × vertex pairs compared directly (32 MB of float64 at most)
 
 
 def _build_outline(geoms: np.ndarray, *, step_m: float = 10.0) -> _Outline:
-    from scipy.spatial import cKDTree
-
     parts = [shapely.get_rings(shapely.get_parts(g)) for g in geoms]
     owner_ring = np.concatenate([np.full(len(r), i) for i, r in enumerate(parts)])
     coords, ring = shapely.get_coordinates(shapely.segmentize(np.concatenate(parts), step_m), return_index=True)
-    # sliding-midpoint tree: several times faster than a balanced one for points far away
-    tree = cKDTree(coords, leafsize=32, balanced_tree=False, compact_nodes=False)
     exact = step_m * step_m / (8 * 0.05)  # beyond it the vertex distance is within 5 cm
-    return _Outline(tree, coords, ring, owner_ring[ring], step_m, exact)
+    return _Outline(coords, ring, owner_ring[ring], step_m, exact)
 
 
 def _workers(n: int) -> int:
-    """Threads for a k-d tree query: all cores for large batches, one for a few points (starting
-    threads costs more than a single query)."""
-    return -1 if n >= 20_000 else 1
+    """Threads for a k-d tree query: the ``threads`` setting for large batches, one for a few
+    points (starting threads costs more than a single query)."""
+    from .config import threads
+
+    return threads() if n >= 20_000 else 1
 
 
 def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
@@ -108,8 +129,12 @@ def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
 
 def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(projected distance, quartier position) of the nearest outline for each point (see _Outline)."""
-    xy = np.column_stack([x, y])
-    d, vi = outline.kdtree.query(xy, k=1, workers=_workers(len(x)))
+    if outline.direct(len(x)):
+        d2 = (outline.coords[:, 0] - x[:, None]) ** 2 + (outline.coords[:, 1] - y[:, None]) ** 2
+        vi = np.argmin(d2, axis=1)
+        d = np.sqrt(d2[np.arange(len(x)), vi])
+    else:
+        d, vi = outline.kdtree.query(np.column_stack([x, y]), k=1, workers=_workers(len(x)))
     owner = outline.owner[vi].astype(np.int64)
     _exact(outline, x, y, np.flatnonzero(d < outline.exact_within_m), d, owner)
     return d, owner
@@ -120,8 +145,13 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
     if not idx.size:
         return
     radius = np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6
-    lists = outline.kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), radius, workers=_workers(idx.size),
-                                            return_sorted=False)
+    if outline.direct(idx.size):
+        c = outline.coords
+        lists = [np.flatnonzero((c[:, 0] - px) ** 2 + (c[:, 1] - py) ** 2 <= r * r)
+                 for px, py, r in zip(x[idx], y[idx], radius)]
+    else:
+        lists = outline.kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), radius,
+                                                workers=_workers(idx.size), return_sorted=False)
     counts = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
     vert = np.concatenate(lists).astype(np.int64)
     pid = np.repeat(np.arange(idx.size), counts)
@@ -139,20 +169,51 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
 
 @dataclass
 class PointResults:
-    """Vectorised answer for N points (arrays of length N); see :meth:`Checker.check_lonlat`."""
+    """Vectorised answer for N points (arrays of length N); see :meth:`Checker.check_lonlat`.
+
+    The quartiers within the band are held as flat arrays (``pairs``: point, quartier code,
+    ground metres; sorted by point, nearest first), so that a million answers need no Python
+    object per point; :attr:`quartiers` gives them as per-point lists on demand."""
 
     status: np.ndarray
     code_qp: np.ndarray
     nom_qp: np.ndarray
     classe: np.ndarray
     distance_m: np.ndarray
-    quartiers: list = field(default_factory=list)  # per point: list of (code, distance_m)
+    pairs: tuple | None = None  # (point index, code, metres) arrays
     rule: Rule = field(default_factory=Rule)
 
     @property
     def eligible(self) -> np.ndarray:
         """True / False / None per point (:meth:`Rule.eligible`)."""
         return self.rule.eligible(self.status)
+
+    @property
+    def quartiers(self) -> list:
+        """Per point: the (code, metres) of every quartier within the band, nearest first
+        (empty lists when asked without quartiers)."""
+        out: list = [[] for _ in range(len(self.status))]
+        if self.pairs is not None:
+            for i, c, d in zip(*self.pairs):
+                out[i].append((c, float(d)))
+        return out
+
+    def quartiers_text(self) -> np.ndarray:
+        """Per point, ``CODE:metres;CODE:metres`` (nearest first; '' when none), built without a
+        Python loop over the points."""
+        out = np.full(len(self.status), "", dtype=object)
+        if self.pairs is None or not len(self.pairs[0]):
+            return out
+        p, c, d = self.pairs
+        item = pd.Series(c, dtype=object).str.cat(pd.Series(d).map("{:g}".format), sep=":").to_numpy(dtype=object)
+        first = np.r_[True, p[1:] != p[:-1]]
+        single = first & np.r_[first[1:], True]
+        out[p[single]] = item[single]
+        many = ~single
+        if many.any():
+            joined = pd.Series(item[many]).groupby(p[many], sort=False).agg(";".join)
+            out[joined.index.to_numpy()] = joined.to_numpy()
+        return out
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -236,19 +297,41 @@ class Checker:
                 to_wgs84=pyproj.Transformer.from_crs(t.crs, WGS84, always_xy=True),
                 band_mask=np.isin(self.classes[idx], self.rule.band_classes),
             ))
-            z = self.zones[-1]
-            z.outline = _build_outline(geoms)
-            if z.band_mask.any() and not z.band_mask.all():
-                z.band_outline = _build_outline(geoms[z.band_mask])
-            z.inradius_m = max(shapely.length(shapely.maximum_inscribed_circle(g, 1.0)) for g in geoms)
-            shapely.prepare(geoms)
-            # quartiers that touch or overlap another: the nearest outline may not be their own
-            a, b = z.tree.query(geoms, predicate="dwithin", distance=1.0)
-            z.touching = np.zeros(len(geoms), dtype=bool)
-            z.touching[a[a != b]] = True
-            a, b = z.tree.query(geoms, predicate="dwithin", distance=2 * self.rule.band_m * _K_MARGIN + 2.0)
-            z.alone = np.ones(len(geoms), dtype=bool)
-            z.alone[a[a != b]] = False
+            self._index_zone(self.zones[-1])
+
+    def _index_zone(self, z: _Zone) -> None:
+        """The costly parts of a zone's index, from the on-disk cache when the same layer and
+        rule were indexed before (:mod:`qpvgeo._index_cache`)."""
+        from . import _index_cache
+
+        geoms = z.geoms
+        k = _index_cache.key(z.territory.key, geoms, z.band_mask, self.rule.band_m)
+        got = _index_cache.load(k)
+        shapely.prepare(geoms)
+        if got is not None:
+            z.outline = _Outline(got["coords"], got["ring"], got["owner"], float(got["step"]), float(got["exact"]))
+            if "b_coords" in got:
+                z.band_outline = _Outline(got["b_coords"], got["b_ring"], got["b_owner"], float(got["step"]),
+                                          float(got["exact"]))
+            z.inradius_m, z.touching, z.alone = float(got["inradius"]), got["touching"], got["alone"]
+            return
+        z.outline = _build_outline(geoms)
+        if z.band_mask.any() and not z.band_mask.all():
+            z.band_outline = _build_outline(geoms[z.band_mask])
+        z.inradius_m = max(shapely.length(shapely.maximum_inscribed_circle(g, 1.0)) for g in geoms)
+        # quartiers that touch or overlap another: the nearest outline may not be their own
+        a, b = z.tree.query(geoms, predicate="dwithin", distance=1.0)
+        z.touching = np.zeros(len(geoms), dtype=bool)
+        z.touching[a[a != b]] = True
+        a, b = z.tree.query(geoms, predicate="dwithin", distance=2 * self.rule.band_m * _K_MARGIN + 2.0)
+        z.alone = np.ones(len(geoms), dtype=bool)
+        z.alone[a[a != b]] = False
+        arrays = {"coords": z.outline.coords, "ring": z.outline.ring, "owner": z.outline.owner,
+                  "step": z.outline.step_m, "exact": z.outline.exact_within_m, "inradius": z.inradius_m,
+                  "touching": z.touching, "alone": z.alone}
+        if z.band_outline is not None:
+            arrays.update(b_coords=z.band_outline.coords, b_ring=z.band_outline.ring, b_owner=z.band_outline.owner)
+        _index_cache.save(k, arrays)
 
     # ------------------------------------------------------------------ the band
     def _zone_of(self, territory: Territory | None) -> _Zone | None:
@@ -314,17 +397,22 @@ class Checker:
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
         if lon.size > 2 * block:
+            starts = range(0, lon.size, block)
             parts = [self.check_lonlat(lon[i:i + block], lat[i:i + block], with_quartiers=with_quartiers,
-                                       block=block) for i in range(0, lon.size, block)]
+                                       block=block) for i in starts]
+            pairs = None
+            if with_quartiers:
+                pairs = (np.concatenate([p.pairs[0] + i for i, p in zip(starts, parts)]),
+                         np.concatenate([p.pairs[1] for p in parts]), np.concatenate([p.pairs[2] for p in parts]))
             return PointResults(*(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("status", "code_qp", "nom_qp", "classe", "distance_m")),
-                                quartiers=[q for p in parts for q in p.quartiers], rule=self.rule)
+                                pairs=pairs, rule=self.rule)
         n = lon.size
         # integer codes while working; text once at the end
         status = np.full(n, _ST["outside_territory"], dtype=np.int8)
         row = np.full(n, -1, dtype=np.int64)  # row of the reported quartier in self.perimeters
         dist = np.full(n, np.nan)
-        quartiers: list = [[] for _ in range(n)] if with_quartiers else []
+        quartiers: list | None = [] if with_quartiers else None  # (point, row, metres) arrays per zone
         finite = np.isfinite(lon) & np.isfinite(lat)
         status[~finite] = _ST[""]
         assigned = ~finite
@@ -338,12 +426,11 @@ class Checker:
             if zone is None:
                 status[pos] = _ST["not_covered"]
                 continue
-            self._classify_zone(zone, lon[pos], lat[pos], pos, status, row, dist,
-                                quartiers if with_quartiers else None)
+            self._classify_zone(zone, lon[pos], lat[pos], pos, status, row, dist, quartiers)
         # outside the covered area: "no data", unless a quartier answers yes
         maybe = np.flatnonzero(status == _ST["outside"])
         if maybe.size:
-            covered = shapely.contains_xy(self.coverage, lon[maybe], lat[maybe])
+            covered = _parallel.chunked(lambda a, b: shapely.contains_xy(self.coverage, a, b), lon[maybe], lat[maybe])
             status[maybe[~covered]] = _ST["not_covered"]
         # no data: a nearest loaded quartier would not be the nearest quartier
         nodata = np.isin(status, [_ST["not_covered"], _ST["outside_territory"]])
@@ -357,8 +444,18 @@ class Checker:
             out[has] = values[row[has]]
             return out
 
+        pairs = None
+        if quartiers is not None:
+            if quartiers:
+                pp, qq, dd = (np.concatenate([q[j] for q in quartiers]) for j in range(3))
+                keep = ~nodata[pp]
+                pp, qq, dd = pp[keep], qq[keep], dd[keep]
+                order = np.lexsort((dd, pp))
+                pairs = (pp[order], self.codes[qq[order]], dd[order])
+            else:
+                pairs = (np.empty(0, dtype=np.int64), np.empty(0, dtype=object), np.empty(0))
         return PointResults(_STATUSES[status], column(self.codes), column(self.names), column(self.classes),
-                            dist, quartiers, rule=self.rule)
+                            dist, pairs, rule=self.rule)
 
     def _classify_zone(self, zone, lon, lat, pos, status, row, dist, quartiers):
         x, y = zone.to_metric.transform(lon, lat)
@@ -440,7 +537,8 @@ class Checker:
             self._quartiers_within(zone, x, y, k, dproj, nearest, st, best, pos, quartiers)
 
     def _quartiers_within(self, zone, x, y, k, dproj, nearest, st, best, pos, quartiers) -> None:
-        """Every quartier within the band of each point, nearest first (exact ground distances)."""
+        """Every quartier within the band of each point (exact ground distances), appended to
+        ``quartiers`` as arrays (point position, row in the layer, metres)."""
         band = self.rule.band_m
         inside = np.isin(st, [_ST["in_qpv"], _ST["in_qic"], _ST["in_fragile"]])
         g = dproj / k
@@ -448,19 +546,19 @@ class Checker:
         # a point within the band of two quartiers means they are within twice the band of each
         # other: around a quartier with no such neighbour the nearest one is the only candidate
         alone = zone.alone[nearest[reach]]
-        for p in reach[alone]:
-            quartiers[pos[p]].append((self.codes[zone.index[nearest[p]]], 0.0 if inside[p] else round(float(g[p]), 2)))
+        a = reach[alone]
+        quartiers.append((pos[a], zone.index[nearest[a]], np.where(inside[a], 0.0, np.round(g[a], 2))))
         crowded = reach[~alone]
         if not crowded.size:
             return
         pts = shapely.points(x[crowded], y[crowded])
-        pi, qi = zone.tree.query(pts, predicate="dwithin", distance=band * _K_MARGIN + 1.0)
-        pd_ = shapely.distance(pts[pi], zone.geoms[qi]) / k[crowded[pi]]
+        r = band * _K_MARGIN + 1.0
+        xc, yc = x[crowded], y[crowded]
+        pi, qi = zone.tree.query(shapely.box(xc - r, yc - r, xc + r, yc + r))  # candidates by their box
+        pd_ = _parallel.chunked(shapely.distance, pts[pi], zone.geoms[qi]) / k[crowded[pi]]
         within = self.rule.in_band(pd_)
         wp, wq, wd = crowded[pi[within]], qi[within], pd_[within]
-        order = np.lexsort((wd, wp))
-        for p, q, d in zip(wp[order], wq[order], wd[order]):
-            quartiers[pos[p]].append((self.codes[zone.index[q]], round(float(d), 2)))
+        quartiers.append((pos[wp], zone.index[wq], np.round(wd, 2)))
 
     def check_point(self, lon: float, lat: float) -> dict:
         """Answer for one WGS84 point (the object of ``qpvgeo check --json`` and ``/api/check``).
@@ -479,8 +577,10 @@ class Checker:
         r = self.check_lonlat([lon], [lat])
         return self._answer(float(lon), float(lat), r, 0)
 
-    def _answer(self, lon: float, lat: float, r: PointResults, i: int) -> dict:
+    def _answer(self, lon: float, lat: float, r: PointResults, i: int, quartiers=None) -> dict:
         st = str(r.status[i]) or "invalid_coordinates"
+        if quartiers is None:
+            quartiers = r.quartiers[i] if r.pairs is not None else []
         decided = st in _status.DECIDED
         return {
             "lon": round(lon, 7), "lat": round(lat, 7),
@@ -489,7 +589,7 @@ class Checker:
             "nom_qp": (r.nom_qp[i] or None) if decided else None,
             "classe": (r.classe[i] or None) if decided else None,
             "distance_m": None if not decided or np.isnan(r.distance_m[i]) else float(r.distance_m[i]),
-            "quartiers": [self._quartier(c, d) for c, d in (r.quartiers[i] if r.quartiers else [])],
+            "quartiers": [self._quartier(c, d) for c, d in quartiers],
             "rule": self.rule_dict(),
         }
 
@@ -502,7 +602,8 @@ class Checker:
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
         r = self.check_lonlat(lon, lat)
-        return [self._answer(float(a), float(b), r, i) for i, (a, b) in enumerate(zip(lon, lat))]
+        lists = r.quartiers
+        return [self._answer(float(a), float(b), r, i, lists[i]) for i, (a, b) in enumerate(zip(lon, lat))]
 
     def check_address(self, query: str, *, geocoder=None, citycode: str = "", postcode: str = "") -> dict:
         """Geocode an address with the BAN (:class:`qpvgeo.geocode.BanClient`, cached) and answer

@@ -55,14 +55,13 @@ class PointLayer:
     def around(self, code: str) -> dict:
         """Points inside quartier ``code`` and within its band (ground metres), by name."""
         inside, band = [], []
-        for i, qs in enumerate(self.results.quartiers):
-            for c, d in qs:
-                if c != code:
-                    continue
-                if d == 0 and str(self.results.code_qp[i]) == code:
-                    inside.append(str(self.labels[i]))
-                else:
-                    band.append((str(self.labels[i]), d))
+        pts, codes, metres = self.results.pairs
+        mine = codes == code
+        for i, d in zip(pts[mine], metres[mine]):
+            if d == 0 and str(self.results.code_qp[i]) == code:
+                inside.append(str(self.labels[i]))
+            else:
+                band.append((str(self.labels[i]), float(d)))
         band.sort(key=lambda t: t[1])
         undecided = int(np.sum(~np.isin(self.results.status.astype(str), ["in_qpv", "in_band", "in_qic",
                                                                             "in_fragile", "outside"])))

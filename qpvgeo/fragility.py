@@ -188,18 +188,22 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
     agg = agg.sort_values(["households", "_first"], ascending=[False, False])
     ids = {z: f"Z{i + 1:02d}" for i, z in enumerate(agg.index)}
     agg["zone_id"] = [ids[z] for z in agg.index]
-    geoms = pd.Series(sel.geometry.values, index=sel.index).groupby(sel["_z"]).first()
-    multi = agg.index[agg["carreaux"] > 1]
-    if len(multi):
-        several = sel[sel["_z"].isin(multi)]
-        geoms.loc[multi] = several.groupby("_z").geometry.apply(lambda g: shapely.union_all(g.values))
+    # each zone's outline: its one square, or the union of its squares (numpy groups, no pandas apply)
+    zl = sel["_z"].to_numpy()
+    order = np.argsort(zl, kind="stable")
+    labels, starts, sizes = np.unique(zl[order], return_index=True, return_counts=True)
+    squares = sel.geometry.values[order]
+    shapes = np.array([squares[a] if k == 1 else shapely.union_all(squares[a:a + k])
+                       for a, k in zip(starts, sizes)], dtype=object)
+    geoms = pd.Series(shapes, index=labels)
     out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=flagged.crs)
     out["rate"] = out["poor_households"] / out["households"]
     out["ratio"] = out["rate"] / out["reference_rate"]
     pairs = sel.loc[sel["insee"] != "", ["_z", "insee"]].drop_duplicates().sort_values(["_z", "insee"])
-    comm = pairs.groupby("_z")["insee"].agg(list).reindex(agg.index)
-    comm = comm.map(lambda v: v if isinstance(v, list) else [])
-    out["communes"] = comm.reindex(agg.index).values
+    pz, pi = pairs["_z"].to_numpy(), pairs["insee"].to_numpy(dtype=object)
+    cut = np.flatnonzero(np.r_[True, pz[1:] != pz[:-1]]) if len(pz) else np.empty(0, dtype=np.int64)
+    lists = dict(zip(pz[cut], (list(x) for x in np.split(pi, cut[1:])))) if len(pz) else {}
+    out["communes"] = [lists.get(z, []) for z in agg.index]
     names = names or {}
     out["noms_communes"] = out["communes"].map(lambda cs: ", ".join(names.get(c, c) for c in cs))
     _qpv_relations(out, sel, perimeters)
@@ -367,7 +371,7 @@ def fragility(
     sums = pd.DataFrame({"epci": mine["epci"].to_numpy()[use], "households": mine["men"].to_numpy()[use],
                          "poor_households": mine["men_pauv"].to_numpy()[use],
                          "individuals": mine["ind"].to_numpy()[use]}).groupby("epci").sum()
-    sums = sums.reindex(sorted(set(mine["epci"])), fill_value=0.0)
+    sums = sums.reindex(sorted(mine["epci"].unique()), fill_value=0.0)
     sums["computed_reference_rate"] = sums["poor_households"] / sums["households"].where(sums["households"] > 0)
     no_ref = sorted(sums.index[~(sums["computed_reference_rate"] > 0)])
     if no_ref and wanted is not None:
@@ -382,7 +386,10 @@ def fragility(
     # coverage of each EPCI by the grid: communes without carreau, people against the known population
     members = table.groupby("siren_epci")["insee"].agg(list)
     pop = table.groupby("siren_epci")["pmun"].sum(min_count=1)
-    covered = mine.groupby("epci")["insee"].agg(lambda v: set(v))
+    pairs = pd.DataFrame({"epci": mine["epci"].to_numpy(dtype=object), "insee": mine["insee"].to_numpy(dtype=object)})
+    pairs = pairs.drop_duplicates()
+    covered = pairs.groupby("epci")["insee"].agg(set)
+    count = mine["epci"].value_counts()  # one pass, not one comparison of every carreau per EPCI
     rows = []
     for e, r in sums.iterrows():
         ms = members.get(e, [])
@@ -393,7 +400,7 @@ def fragility(
         rows.append({"epci": e, "nom_epci": names_epci.get(e), "reference_rate": float(r["reference_rate"]),
                      "reference_method": r["reference_method"],
                      "computed_reference_rate": float(r["computed_reference_rate"]),
-                     "carreaux": int((mine["epci"] == e).sum()), "households": round(float(r["households"]), 1),
+                     "carreaux": int(count.get(e, 0)), "households": round(float(r["households"]), 1),
                      "poor_households": round(float(r["poor_households"]), 1),
                      "individuals": round(float(r["individuals"]), 1), "population": population_e,
                      "individuals_share_of_population": share, "communes": len(ms),

@@ -17,13 +17,14 @@ FILES = {"gpkg": "fragilite.gpkg", "csv": "zones.csv", "tif": "fragilite.tif", "
 
 
 def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: bool = False, lang: str = "en",
-                    perimeters=None) -> dict:
-    """Write ``fragilite.gpkg`` (layers ``carreaux`` and ``zones``), the same two layers as
-    GeoParquet (``carreaux.parquet``, ``zones.parquet``), ``zones.csv``, ``fragilite.tif`` and
-    ``summary.json`` into ``outdir``; return their paths."""
+                    perimeters=None, gpkg: bool = True) -> dict:
+    """Write the layers ``carreaux`` and ``zones`` as GeoParquet (``carreaux.parquet``,
+    ``zones.parquet``) and, with ``gpkg``, as ``fragilite.gpkg`` (several times slower to write
+    at national scale), plus ``zones.csv``, ``fragilite.tif`` and ``summary.json`` into ``outdir``;
+    return their paths."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {k: out / v for k, v in FILES.items()}
+    paths = {k: out / v for k, v in FILES.items() if gpkg or k != "gpkg"}
     for p in paths.values():
         _io.check_target(p, overwrite=overwrite)
     car = result.carreaux.copy()
@@ -33,9 +34,10 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     car = car[keep + ["geometry"]]
     zones = result.zones.copy()
     zones["communes"] = zones["communes"].map(lambda xs: ",".join(xs))
-    with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
-        car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio", use_arrow=True)
-        zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
+    if gpkg:
+        with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
+            car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio", use_arrow=True)
+            zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
     for key, frame in (("parquet_carreaux", car), ("parquet_zones", zones)):
         with _io.atomic_path(paths[key], overwrite=overwrite) as tmp:
             frame.to_parquet(tmp, index=False)
@@ -48,7 +50,9 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
                         "epci": one["epci"] if one else ",".join(e["epci"] for e in s["epci"]),
                         "partial": str(bool(s.get("partial"))).lower(),
                         "source": s.get("source"), "vintage": s.get("vintage")})
-    _io.write_text(json.dumps(s, ensure_ascii=False, indent=2, default=str), paths["json"], overwrite=overwrite)
+    # indented for people when small; compact at national scale (Python's C encoder only runs without indent)
+    indent = 2 if len(s.get("zones") or []) <= 1000 else None
+    _io.write_text(json.dumps(s, ensure_ascii=False, indent=indent, default=str), paths["json"], overwrite=overwrite)
     if lang == "fr":  # the zones sheet for élus: a French table (for French Excel) and a one-page sheet
         from .rapport import zones_for_people, zones_sheet_html, zones_sheet_pdf
 

@@ -80,7 +80,10 @@ class _Group(click.Group):
 @click.option("--lang", type=click.Choice(["en", "fr"]), default=None,
               help="Language of what people read: text, CSV and xlsx (env QPVGEO_LANG; JSON and GIS files "
                    "keep English codes).")
-def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None, lang: str | None) -> None:
+@click.option("--threads", type=click.IntRange(min=0), default=None,
+              help="Threads for the heavy steps (env QPVGEO_THREADS; default 0: every core).")
+def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None, lang: str | None,
+         threads: int | None) -> None:
     """qpvgeo: QPV eligibility, quartiers fragiles and maps for the politique de la ville.
 
     Works offline on the embedded data (Pas-de-Calais QPV 2024, Filosofi 2021 of the CA du Pays
@@ -89,7 +92,7 @@ def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None,
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     logging.captureWarnings(True)
-    config.set_settings(config.from_env(offline=offline, cache_dir=cache_dir, lang=lang))
+    config.set_settings(config.from_env(offline=offline, cache_dir=cache_dir, lang=lang, threads=threads))
 
 
 def echo_json(obj) -> None:

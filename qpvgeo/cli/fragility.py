@@ -39,7 +39,11 @@ def allow_partial_option(f):
 @click.option("--epci", default=None, help="EPCI SIREN (CAPSO: 200069037).")
 @click.option("--all-epci", is_flag=True, help="Every EPCI of the grid in one pass (e.g. the national file).")
 @click.option("-o", "--output", "outdir", default=None, type=click.Path(file_okay=False),
-              help="Folder for fragilite.gpkg, zones.csv, fragilite.tif and summary.json.")
+              help="Folder for carreaux.parquet and zones.parquet (GeoParquet), fragilite.gpkg, zones.csv, "
+                   "fragilite.tif and summary.json.")
+@click.option("--gpkg/--no-gpkg", "gpkg", default=None,
+              help="Also write the layers as fragilite.gpkg (default: yes for --epci; no for --all-epci, where "
+                   "GeoParquet writes 2.3 M squares several times faster).")
 @fragility_rule_options
 @click.option("--reference-rate", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Give the reference rate (fraction, e.g. 0.1724).")
@@ -50,7 +54,7 @@ def allow_partial_option(f):
 @json_option
 @carreaux_options
 @perimeter_options
-def fragility_cmd(epci, all_epci, outdir, frule, reference_rate, known_population, allow_partial, overwrite,
+def fragility_cmd(epci, all_epci, outdir, gpkg, frule, reference_rate, known_population, allow_partial, overwrite,
                   as_json, grid, perimeters):
     """Flag fragile carreaux (rate ≥ 2 × the EPCI's, ≥ 50 households or ≥ 100 people) and
     group them into candidate zones.
@@ -71,7 +75,7 @@ def fragility_cmd(epci, all_epci, outdir, frule, reference_rate, known_populatio
         from ..outputs import write_fragility
 
         files = write_fragility(res, outdir, overwrite=overwrite, lang=config.get_settings().lang,
-                                perimeters=perimeters.load())
+                                perimeters=perimeters.load(), gpkg=not all_epci if gpkg is None else gpkg)
     s = res.summary
     if as_json:
         echo_json({**s, "files": files})

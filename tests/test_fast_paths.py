@@ -1,0 +1,143 @@
+"""The fast paths give the same answers as the plain ones, whatever the threads and chunk sizes
+(issue "Faster than DuckDB spatial"): the Arrow CSV reader against pandas', chunks classified
+in threads against one at a time, the direct search of a few points against the k-d tree."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qpvgeo import _tables, config
+from qpvgeo.batch import check_file
+from qpvgeo.eligibility import Checker
+from qpvgeo.perimeters import load_perimeters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import synthetic  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def checker():
+    return Checker(load_perimeters())
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """30 000 rows: points around the QPV and far away, text with quotes, separators inside
+    quotes, formulas, empty fields, accents, a newline inside a quoted field."""
+    lon, lat = synthetic.points(30_000, load_perimeters(), seed=5)
+    rng = np.random.default_rng(5)
+    words = np.array(["École « Jean Jaurès »", '=HYPERLINK("x")', "", "-0.57", "a;b", "l'été\ndeux lignes",
+                      '"quoted"', "+33 3 21", "@SUM(A1)", "Ωmega"], dtype=object)
+    frame = pd.DataFrame({"id": np.arange(30_000), "nom": words[rng.integers(0, len(words), 30_000)],
+                          "lon": lon.round(6).astype(str).astype(object), "lat": lat.round(6), "vide": ""})
+    frame.loc[::97, "lon"] = ""  # rows without coordinates
+    path = tmp_path_factory.mktemp("fast") / "in.csv"
+    frame.to_csv(path, sep=";", index=False)
+    return path
+
+
+def run(path, out, checker, *, threads, chunk, monkeypatch=None, pandas_reader=False):
+    config.set_settings(config.get_settings().replace(threads=threads))
+    try:
+        if pandas_reader:
+            monkeypatch.setattr(_tables, "_csv_rows_arrow", _tables._csv_rows_pandas)
+        summary = check_file(path, out, checker, lon_col="lon", lat_col="lat", chunk_rows=chunk, progress=False)
+    finally:
+        config.set_settings(None)
+    return summary, out.read_bytes()
+
+
+def test_the_batch_is_byte_identical_whatever_the_threads_and_chunks(table, checker, tmp_path, monkeypatch):
+    base_summary, base = run(table, tmp_path / "plain.csv", checker, threads=1, chunk=30_000,
+                             monkeypatch=monkeypatch, pandas_reader=True)
+    assert base_summary["rows"] == 30_000 and base.count(b"\n") > 30_000
+    for threads, chunk in ((1, 1_000), (2, 7_001), (2, 100_000), (3, 2_500)):
+        summary, got = run(table, tmp_path / f"t{threads}-{chunk}.csv", checker, threads=threads, chunk=chunk)
+        assert got == base, (threads, chunk)
+        assert summary["statuses"] == base_summary["statuses"]
+    monkeypatch.undo()
+
+
+def test_arrow_and_pandas_readers_give_the_same_frames(table):
+    fmt = _tables.sniff_csv(table)
+    a = pd.concat([c.frame for c in _tables._csv_rows_arrow(table, fmt, 4_000)], ignore_index=True)
+    b = pd.concat([c.frame for c in _tables._csv_rows_pandas(table, fmt, 4_000)], ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
+    sizes = [len(c.frame) for c in _tables._csv_rows_arrow(table, fmt, 4_000)]
+    assert max(sizes) == 4_000 and sum(sizes) == 30_000
+
+
+def test_a_short_or_long_row_goes_to_the_careful_reader(tmp_path, checker):
+    p = tmp_path / "ragged.csv"
+    p.write_text("id,lon,lat\n1,2.26006,50.75359\n2,2.26\n3,2.26006,50.75359,extra\n", encoding="utf-8")
+    fmt = _tables.sniff_csv(p)
+    with pytest.raises(_tables.MalformedCsv):
+        list(_tables._csv_rows_arrow(p, fmt, 100))
+    out = tmp_path / "out.csv"
+    s = check_file(p, out, checker, lon_col="lon", lat_col="lat", progress=False)
+    assert s["rows"] == 3  # every row accounted for
+    assert pd.read_csv(out, dtype=str)["qpv_status"].tolist()[0] == "in_qpv"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_few_points_direct_search_equals_the_tree(checker, threads):
+    lon, lat = synthetic.points(3_000, load_perimeters(), seed=8)
+    config.set_settings(config.get_settings().replace(threads=threads))
+    try:
+        fresh = Checker(load_perimeters())
+        small = [fresh.check_lonlat(lon[i:i + 40], lat[i:i + 40]) for i in range(0, 3_000, 40)]  # direct
+        assert all(z.outline._tree is None for z in fresh.zones)
+        big = checker.check_lonlat(lon, lat)  # the k-d tree
+    finally:
+        config.set_settings(None)
+    status = np.concatenate([r.status for r in small])
+    dist = np.concatenate([r.distance_m for r in small])
+    code = np.concatenate([r.code_qp for r in small])
+    assert (status == big.status).all() and (code == big.code_qp).all()
+    np.testing.assert_array_equal(dist, big.distance_m)
+    text = np.concatenate([r.quartiers_text() for r in small])
+    assert (text == big.quartiers_text()).all()
+
+
+def test_the_index_is_kept_on_disk_and_never_stale(tmp_path, monkeypatch):
+    from qpvgeo import eligibility
+
+    monkeypatch.setenv("QPVGEO_CACHE_DIR", str(tmp_path / "cache"))
+    config.set_settings(None)
+    layer = load_perimeters()
+    lon, lat = synthetic.points(5_000, layer, seed=9)
+    first = Checker(layer).check_lonlat(lon, lat)
+    assert len(list((tmp_path / "cache" / "index").glob("*.npz"))) == 1
+
+    def no_build(*a, **k):
+        raise AssertionError("the index was built again")
+
+    monkeypatch.setattr(eligibility, "_build_outline", no_build)
+    again = Checker(layer).check_lonlat(lon, lat)  # read from the disk
+    assert (again.status == first.status).all() and (again.quartiers_text() == first.quartiers_text()).all()
+    np.testing.assert_array_equal(again.distance_m, first.distance_m)
+    # another layer or another band: another key, built again
+    moved = layer.copy()
+    moved.loc[0, "geometry"] = moved.geometry.iloc[0].buffer(0.0001)
+    for build in (lambda: Checker(moved), lambda: Checker(layer, rule=eligibility.Rule(band_m=200))):
+        with pytest.raises(AssertionError, match="built again"):
+            build()
+    monkeypatch.undo()
+    config.set_settings(None)
+
+
+def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # the cache folder cannot be made, even by root
+    try:
+        monkeypatch.setenv("QPVGEO_CACHE_DIR", str(blocker / "cache"))
+        config.set_settings(None)
+        ans = Checker(load_perimeters()).check_point(2.26006, 50.75359)
+        assert ans["status"] == "in_qpv"
+    finally:
+        config.set_settings(None)
