@@ -606,7 +606,17 @@ def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]
 # ---------------------------------------------------------------------------- values
 def to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(numbers, empty mask) of a text column; decimal commas accepted; other text gives NaN."""
-    try:  # fast path: a clean column of numbers
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:  # fast path: a clean column of numbers, parsed by Arrow
+        arr = pa.array(values, type=pa.large_string(), from_pandas=True)
+        if arr.null_count == 0:
+            out = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+            return out, np.zeros(len(out), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    try:  # numbers Arrow does not read (" 1.5", "1_000"): Python's float
         out = values.to_numpy(dtype=object).astype(float)
         return out, np.zeros(len(out), dtype=bool)
     except (TypeError, ValueError):
@@ -619,11 +629,12 @@ def to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float), empty.to_numpy()
 
 
-def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+def neutralise_formulas(frame: pd.DataFrame, *, safe=()) -> pd.DataFrame:
     """A copy where text that a spreadsheet would run as a formula (starting with ``=``, ``+``,
     ``-``, ``@``, tab or carriage return, and not a plain number) is prefixed with ``'``, the
     OWASP rule against CSV injection. Numbers such as ``-0.57`` are left as they are. The frame
-    is copied only when a value has to change (this runs on every chunk of a batch)."""
+    is copied only when a value has to change (this runs on every chunk of a batch). ``safe``
+    columns hold only qpvgeo's own codes and numbers and are not scanned."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -631,7 +642,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     first = "^[" + re.escape("".join(_FORMULA_START)) + "]"
     for c in frame.columns:
         col = frame[c]
-        if not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
+        if c in safe or not (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)):
             continue
         try:  # in Arrow, one vectorised pass (a million cells in milliseconds)
             arr = pa.array(col, type=pa.large_string(), from_pandas=True)
@@ -640,7 +651,9 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         starts = pc.fill_null(pc.match_substring_regex(arr, first), False).to_numpy(zero_copy_only=False)
         if not starts.any():
             continue
-        risky = starts & ~col.str.match(_PLAIN_NUMBER, na=False).to_numpy(dtype=bool)
+        risky = starts.copy()
+        at = np.flatnonzero(starts)
+        risky[at] = ~col.iloc[at].str.match(_PLAIN_NUMBER, na=False).to_numpy(dtype=bool)
         if risky.any():
             values = col.to_numpy(dtype=object).copy()
             values[risky] = ["'" + v for v in values[risky]]
@@ -651,6 +664,11 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- writing
+# result columns that hold only qpvgeo's codes and numbers (an input column may not bear these
+# names, see check_columns_free; French headers are scanned like any column)
+_OWN_COLUMNS = frozenset({"qpv_status", "qpv_eligible", "qpv_code", "qpv_classe", "qpv_distance_m", "qpv_quartiers"})
+
+
 class TableWriter:
     """Writes the chunks of a result, in order, to CSV, GeoJSON or GeoPackage.
 
@@ -697,7 +715,8 @@ class TableWriter:
             self._empty = frame
             return
         if self.ext == ".csv":
-            self._write_csv(neutralise_formulas(self.present(frame, cells=False) if self.present else frame))
+            self._write_csv(neutralise_formulas(self.present(frame, cells=False) if self.present else frame,
+                                                safe=_OWN_COLUMNS))
             return
         if self.ext == ".xlsx":
             self._write_xlsx(self.present(frame, cells=True) if self.present else frame)

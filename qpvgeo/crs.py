@@ -9,6 +9,7 @@ of the geodesic distance (``pyproj.Geod``).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,7 +169,24 @@ def metric_crs(*, departement: str | None = None, lonlat: tuple[float, float] | 
     return t.crs
 
 
-_factor_cache: dict[str, pyproj.Proj] = {}
+_local = threading.local()  # pyproj objects must not be shared between threads: one set per thread
+
+
+def _thread_cache() -> dict:
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = {}
+    return cache
+
+
+def transformer(src, dst) -> pyproj.Transformer:
+    """A ``pyproj.Transformer`` (x/y order) for this thread, made once per thread and CRS pair."""
+    key = ("t", str(src), str(dst))
+    cache = _thread_cache()
+    t = cache.get(key)
+    if t is None:
+        t = cache[key] = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    return t
 
 
 def scale_factor(crs, lon, lat) -> np.ndarray:
@@ -177,10 +195,11 @@ def scale_factor(crs, lon, lat) -> np.ndarray:
     A length measured in ``crs`` near the point is ``k`` times the length on the ellipsoid.
     """
     crs = pyproj.CRS.from_user_input(crs)
-    key = crs.to_wkt()
-    proj = _factor_cache.get(key)
+    key = ("p", crs.to_wkt())
+    cache = _thread_cache()
+    proj = cache.get(key)
     if proj is None:
-        proj = _factor_cache[key] = pyproj.Proj(crs)
+        proj = cache[key] = pyproj.Proj(crs)
     lon = np.atleast_1d(np.asarray(lon, dtype=float))
     lat = np.atleast_1d(np.asarray(lat, dtype=float))
     if lon.size > 4096:

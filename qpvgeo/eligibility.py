@@ -26,7 +26,15 @@ import shapely
 
 from . import _parallel
 from . import status as _status
-from .crs import TERRITORIES, WGS84, Territory, scale_factor, territory_of_departement, territory_of_lonlat
+from .crs import (
+    TERRITORIES,
+    WGS84,
+    Territory,
+    scale_factor,
+    territory_of_departement,
+    territory_of_lonlat,
+    transformer,
+)
 from .errors import InputError
 from .rules import COMPARISONS, Rule  # noqa: F401  (Rule is part of this module's API)
 from .territory import coverage_of, coverage_of_selection
@@ -52,8 +60,6 @@ class _Zone:
     index: np.ndarray  # row positions in the perimeter frame
     geoms: np.ndarray
     tree: shapely.STRtree
-    to_metric: pyproj.Transformer
-    to_wgs84: pyproj.Transformer
     band_mask: np.ndarray  # which quartiers get a band
     outline: _Outline | None = None
     band_outline: _Outline | None = None  # outlines of the band classes only (None: all of them)
@@ -61,6 +67,14 @@ class _Zone:
     touching: np.ndarray | None = None  # quartiers within 1 m of another one
     alone: np.ndarray | None = None  # quartiers with no other within twice the band
     band_polygons: np.ndarray | None = None  # per quartier, its band (projected), computed once
+
+    @property
+    def to_metric(self) -> pyproj.Transformer:
+        return transformer(WGS84, self.territory.crs)  # this thread's own (pyproj is not thread-safe)
+
+    @property
+    def to_wgs84(self) -> pyproj.Transformer:
+        return transformer(self.territory.crs, WGS84)
 
 
 @dataclass
@@ -101,6 +115,28 @@ class _Outline:
 
 
 _BUILD_LOCK = threading.Lock()
+_SORT_FROM = 50_000  # points sorted along a Morton curve before the search, from this many
+
+
+def _spread(v: np.ndarray) -> np.ndarray:
+    v = v & 0xFFFF
+    v = (v | (v << 8)) & 0x00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F
+    v = (v | (v << 2)) & 0x33333333
+    return (v | (v << 1)) & 0x55555555
+
+
+def _morton_order(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """An order of the points along a Z curve of their coordinates (NaN last)."""
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return np.arange(lon.size)
+    lo, la = np.where(ok, lon, 0.0), np.where(ok, lat, 0.0)
+    x0, x1, y0, y1 = lo[ok].min(), lo[ok].max(), la[ok].min(), la[ok].max()
+    qx = ((lo - x0) / max(x1 - x0, 1e-9) * 65535).clip(0, 65535).astype(np.int64)
+    qy = ((la - y0) / max(y1 - y0, 1e-9) * 65535).clip(0, 65535).astype(np.int64)
+    code = np.where(ok, _spread(qx) | (_spread(qy) << 1), np.int64(1) << 40)
+    return np.argsort(code, kind="stable")
 _DIRECT_MAX = 4_000_000  # point × vertex pairs compared directly (32 MB of float64 at most)
 
 
@@ -284,6 +320,7 @@ class Checker:
             coverage = shapely.union_all(coverage.to_crs(WGS84).geometry.values)
         self.coverage = coverage
         shapely.prepare(self.coverage)
+        shapely.contains_xy(self.coverage, 0.0, 0.0)  # its index built now, not in concurrent threads
         self.zones: list[_Zone] = []
         terr_of_row = np.array([_territory_key(d, g) for d, g in zip(deps, wgs.geometry)], dtype=object)
         for t in TERRITORIES:
@@ -293,8 +330,6 @@ class Checker:
             geoms = self.perimeters.geometry.iloc[idx].to_crs(t.crs).to_numpy()
             self.zones.append(_Zone(
                 territory=t, index=idx, geoms=geoms, tree=shapely.STRtree(geoms),
-                to_metric=pyproj.Transformer.from_crs(WGS84, t.crs, always_xy=True),
-                to_wgs84=pyproj.Transformer.from_crs(t.crs, WGS84, always_xy=True),
                 band_mask=np.isin(self.classes[idx], self.rule.band_classes),
             ))
             self._index_zone(self.zones[-1])
@@ -308,6 +343,11 @@ class Checker:
         k = _index_cache.key(z.territory.key, geoms, z.band_mask, self.rule.band_m)
         got = _index_cache.load(k)
         shapely.prepare(geoms)
+        # GEOS builds a prepared geometry's index on its first test: do it here, in one thread,
+        # before chunks are classified in several
+        c = shapely.get_coordinates(shapely.point_on_surface(geoms))
+        for g, (px, py) in zip(geoms, c):
+            shapely.intersects_xy(g, px, py)
         if got is not None:
             z.outline = _Outline(got["coords"], got["ring"], got["owner"], float(got["step"]), float(got["exact"]))
             if "b_coords" in got:
@@ -380,7 +420,8 @@ class Checker:
         d["distance"] = "ground (projected distance / local scale factor)"
         return d
 
-    def check_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000) -> PointResults:
+    def check_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000,
+                     sorted_: bool = False) -> PointResults:
         """Classify WGS84 points (arrays of lon, lat). NaN coordinates give ``status`` ''.
 
         Large arrays are processed in blocks of ``block`` points (same answers, less memory).
@@ -406,6 +447,19 @@ class Checker:
                          np.concatenate([p.pairs[1] for p in parts]), np.concatenate([p.pairs[2] for p in parts]))
             return PointResults(*(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("status", "code_qp", "nom_qp", "classe", "distance_m")),
+                                pairs=pairs, rule=self.rule)
+        if lon.size >= _SORT_FROM and not sorted_:
+            # near points together: the trees' searches then share their paths (same answers, in order)
+            order = _morton_order(lon, lat)
+            r = self.check_lonlat(lon[order], lat[order], with_quartiers=with_quartiers, block=block, sorted_=True)
+            back = np.empty_like(order)
+            back[order] = np.arange(order.size)
+            pairs = None
+            if r.pairs is not None:
+                pp = order[r.pairs[0]]
+                o = np.lexsort((r.pairs[2], pp))
+                pairs = (pp[o], r.pairs[1][o], r.pairs[2][o])
+            return PointResults(r.status[back], r.code_qp[back], r.nom_qp[back], r.classe[back], r.distance_m[back],
                                 pairs=pairs, rule=self.rule)
         n = lon.size
         # integer codes while working; text once at the end

@@ -141,3 +141,27 @@ def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
         assert ans["status"] == "in_qpv"
     finally:
         config.set_settings(None)
+
+
+def test_threads_share_no_pyproj_or_unprepared_geos_object(tmp_path):
+    """Chunks classified in threads once corrupted the heap now and then (a shared pyproj
+    Transformer; GEOS preparing a geometry on its first test from two threads). Run in a child
+    process, so that a crash fails this test instead of killing the run."""
+    import subprocess
+
+    lon, lat = synthetic.points(400_000, load_perimeters(), seed=11)
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"lon": lon.round(6), "lat": lat.round(6)}).to_csv(src, index=False)
+    code = ("import sys; from qpvgeo import config; from qpvgeo.batch import check_file; "
+            "from qpvgeo.eligibility import Checker; from qpvgeo.perimeters import load_perimeters; "
+            "config.set_settings(config.get_settings().replace(threads=int(sys.argv[3]))); "
+            "check_file(sys.argv[1], sys.argv[2], Checker(load_perimeters()), lon_col='lon', lat_col='lat', "
+            "chunk_rows=20000, progress=False)")
+    outs = []
+    for i, threads in enumerate((1, 4, 4, 4)):
+        out = tmp_path / f"out{i}.csv"
+        r = subprocess.run([sys.executable, "-c", code, str(src), str(out), str(threads)], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append(out.read_bytes())
+    assert all(o == outs[0] for o in outs)
