@@ -320,7 +320,10 @@ class Checker:
             coverage = shapely.union_all(coverage.to_crs(WGS84).geometry.values)
         self.coverage = coverage
         shapely.prepare(self.coverage)
-        shapely.contains_xy(self.coverage, 0.0, 0.0)  # its index built now, not in concurrent threads
+        if not self.coverage.is_empty:  # its index built now (by a point inside its envelope: GEOS
+            # builds it only past the envelope test), not by two threads at once
+            inner = shapely.point_on_surface(self.coverage)
+            shapely.contains_xy(self.coverage, inner.x, inner.y)
         self.zones: list[_Zone] = []
         terr_of_row = np.array([_territory_key(d, g) for d, g in zip(deps, wgs.geometry)], dtype=object)
         for t in TERRITORIES:
