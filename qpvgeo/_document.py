@@ -175,24 +175,24 @@ def _wrap(text: str, size: float, width_in: float) -> list[str]:
     return out
 
 
-def to_pdf(doc: Document, pdf, *, page_name: str = "a4-portrait", text: bool = True) -> int:
+def to_pdf(doc: Document, pdf, *, page_name: str = "a4-portrait", maps_last: bool = False) -> int:
     """Append the document's pages to an open ``matplotlib.backends.backend_pdf.PdfPages``:
-    the map pages first, then the text (unless ``text`` is False). Returns the number of pages
-    written."""
+    the map pages, then the text (the text first with ``maps_last``). Returns the number of
+    pages written."""
     import matplotlib
     import matplotlib.pyplot as plt
 
     from .printmap import RC, figure
 
-    n = 0
-    with matplotlib.rc_context(RC):
+    def map_pages() -> int:
         for spec in doc.maps:
             fig = figure(spec, page_name=page_name)
             pdf.savefig(fig)
             plt.close(fig)
-            n += 1
-        if not text:
-            return n
+        return len(doc.maps)
+
+    with matplotlib.rc_context(RC):
+        n = 0 if maps_last else map_pages()
         f = _Flow(pdf, page_name, doc.footer, first_page=n + 1)
         f.line(doc.title, 15, fontweight="bold")
         if doc.subtitle:
@@ -215,4 +215,6 @@ def to_pdf(doc: Document, pdf, *, page_name: str = "a4-portrait", text: bool = T
             f.y -= 0.08
         f.close()
         n += f.pages
+        if maps_last:
+            n += map_pages()
     return n

@@ -162,9 +162,6 @@ def _declared_coverage(path: Path):
     side = path.with_name(path.stem + ".coverage.csv")
     if not side.exists():
         return None
-    import pandas as pd
-    import shapely
-
     r = pd.read_csv(side)
     try:
         boxes = [shapely.box(*row) for row in r[["x_min", "y_min", "x_max", "y_max"]].to_numpy(dtype=float)]

@@ -1,8 +1,7 @@
 """Where the locations of a table are, when the user does not say: coordinate columns recognised
 by their names (in any case, with or without accents), their CRS recognised from their values,
 or address columns (GTFS ``stops.txt`` is read by its ``stop_lon``/``stop_lat``). Never a silent
-guess: what was used is said, and an ambiguous table is an
-error that lists its columns.
+guess: what was used is said, and an ambiguous table is an error that lists its columns.
 """
 
 from __future__ import annotations

@@ -137,6 +137,8 @@ def _morton_order(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     qy = ((la - y0) / max(y1 - y0, 1e-9) * 65535).clip(0, 65535).astype(np.int64)
     code = np.where(ok, _spread(qx) | (_spread(qy) << 1), np.int64(1) << 40)
     return np.argsort(code, kind="stable")
+
+
 _DIRECT_MAX = 4_000_000  # point × vertex pairs compared directly (32 MB of float64 at most)
 
 
@@ -423,8 +425,7 @@ class Checker:
         d["distance"] = "ground (projected distance / local scale factor)"
         return d
 
-    def check_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000,
-                     sorted_: bool = False) -> PointResults:
+    def check_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000) -> PointResults:
         """Classify WGS84 points (arrays of lon, lat). NaN coordinates give ``status`` ''.
 
         Large arrays are processed in blocks of ``block`` points (same answers, less memory).
@@ -451,19 +452,23 @@ class Checker:
             return PointResults(*(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("status", "code_qp", "nom_qp", "classe", "distance_m")),
                                 pairs=pairs, rule=self.rule)
-        if lon.size >= _SORT_FROM and not sorted_:
-            # near points together: the trees' searches then share their paths (same answers, in order)
-            order = _morton_order(lon, lat)
-            r = self.check_lonlat(lon[order], lat[order], with_quartiers=with_quartiers, block=block, sorted_=True)
-            back = np.empty_like(order)
-            back[order] = np.arange(order.size)
-            pairs = None
-            if r.pairs is not None:
-                pp = order[r.pairs[0]]
-                o = np.lexsort((r.pairs[2], pp))
-                pairs = (pp[o], r.pairs[1][o], r.pairs[2][o])
-            return PointResults(r.status[back], r.code_qp[back], r.nom_qp[back], r.classe[back], r.distance_m[back],
-                                pairs=pairs, rule=self.rule)
+        if lon.size < _SORT_FROM:
+            return self._classify(lon, lat, with_quartiers)
+        # near points together: the trees' searches then share their paths (same answers, in order)
+        order = _morton_order(lon, lat)
+        r = self._classify(lon[order], lat[order], with_quartiers)
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        pairs = None
+        if r.pairs is not None:
+            pp = order[r.pairs[0]]
+            o = np.lexsort((r.pairs[2], pp))
+            pairs = (pp[o], r.pairs[1][o], r.pairs[2][o])
+        return PointResults(r.status[back], r.code_qp[back], r.nom_qp[back], r.classe[back], r.distance_m[back],
+                            pairs=pairs, rule=self.rule)
+
+    def _classify(self, lon: np.ndarray, lat: np.ndarray, with_quartiers: bool) -> PointResults:
+        """:meth:`check_lonlat` for one block of points, in the order given."""
         n = lon.size
         # integer codes while working; text once at the end
         status = np.full(n, _ST["outside_territory"], dtype=np.int8)

@@ -36,6 +36,8 @@ COVERAGE_FR = {"covered": "couvert par la grille", "partial": "en partie hors de
 PEOPLE_FR = {"official": "{n} habitants (chiffre officiel)", "estimate": "{n} habitants (estimation)",
              "at_least": "au moins {n} habitants (estimation partielle : le quartier sort de la grille)"}
 INDEX_PEOPLE_FR = {"official": "{n} (officiel)", "estimate": "{n}", "at_least": "au moins {n} (partiel)"}
+PEOPLE_EN = {"official": "{n} people (official)", "estimate": "{n} people (estimate)",
+             "at_least": "at least {n} people (the quartier runs out of the grid)"}  # the terminal
 CHANGE_FR = {"unchanged": "inchangé", "modified": "modifié", "split": "scindé", "merged": "fusionné",
              "regrouped": "regroupé", "entered": "entré dans la géographie", "left": "sorti de la géographie"}
 CLASSE_FR = {"QPV": "Quartier prioritaire de la politique de la ville (QPV)",
@@ -127,20 +129,20 @@ def build(selection, checker, *, source=None, vintage=None, membership=None, com
 
     if selection.empty:
         raise InputError("no quartier to make a fiche of")
+    from .carreaux import load_carreaux
+
     table = load_membership(membership)
     names = commune_names(table)
-    pop = population(selection, source=source, vintage=vintage, weights=weights, official=official,
-                     settings=settings)
+    carreaux = load_carreaux(source, vintage=vintage, around=selection, settings=settings)  # once, for all
+    pop = population(selection, carreaux, weights=weights, official=official)
     pop = pop.astype(object).where(pop.notna(), None).set_index("code_qp")
-    sirens = sorted({s for v in selection["epci"] for s in (v if isinstance(v, list | tuple) else [v]) if s})
+    sirens = sorted({s for v in selection["epci"] for s in _epcis(v)})
     results, notes = {}, {}
     for siren in sirens:
         results[siren], notes[siren] = _fragility_of(siren, checker.perimeters, source=source, vintage=vintage,
                                                      membership=membership, communes=communes, frule=frule,
                                                      settings=settings)
-    changes = None
-    if old is not None:
-        changes = compare(old, selection, carreaux=_carreaux_around(selection, source, vintage, settings)).table
+    changes = compare(old, selection, carreaux=carreaux).table.to_dict("records") if old is not None else None
     from .crs import metric_crs
 
     crs_m = metric_crs(geodataframe=selection)
@@ -149,7 +151,7 @@ def build(selection, checker, *, source=None, vintage=None, membership=None, com
     out = []
     for i, (_, q) in enumerate(selection.iterrows()):
         code = q["code_qp"]
-        eps = [s for s in (q["epci"] if isinstance(q["epci"], list | tuple) else [q["epci"]]) if s]
+        eps = _epcis(q["epci"])
         siren = eps[0] if eps else None
         res = results.get(siren)
         reference = next((e for e in res.summary["epci"] if e["epci"] == siren), None) if res else None
@@ -162,9 +164,9 @@ def build(selection, checker, *, source=None, vintage=None, membership=None, com
                   fragility_note=notes.get(siren, "") if siren else "quartier sans EPCI connu",
                   zones=zones, points=[layer.around(code) for layer in point_layers])
         if changes is not None:
-            f.changes = [r for r in changes.to_dict("records") if code in str(r["new_code"]).split(",")]
+            f.changes = [r for r in changes if code in str(r["new_code"]).split(",")]
         f.spec = maps.fiche_spec(checker, code, result=res, point_layers=point_layers)
-        f.sources = _sources(f, q, res)
+        f.sources = _sources(f)
         out.append(f)
     return out
 
@@ -176,10 +178,9 @@ def _safe(fn, *args):
         return args[0]
 
 
-def _carreaux_around(selection, source, vintage, settings):
-    from .carreaux import load_carreaux
-
-    return load_carreaux(source, vintage=vintage, around=selection, settings=settings)
+def _epcis(value) -> list:
+    """The EPCI SIREN of a quartier's ``epci`` field (a list, or one code)."""
+    return [s for s in (value if isinstance(value, list | tuple) else [value]) if s]
 
 
 def _fragility_of(siren, perimeters, *, source, vintage, membership, communes, frule, settings):
@@ -208,7 +209,7 @@ def _zones_near(res, geom_m, crs_m) -> pd.DataFrame:
     return pd.DataFrame(near.drop(columns="geometry")).sort_values(["distance_m", "zone_id"])
 
 
-def _sources(f: Fiche, q, res) -> list[str]:
+def _sources(f: Fiche) -> list[str]:
     s = [f"ANCT, périmètres des quartiers prioritaires {f.vintage}".strip()]
     if f.population.get("source"):
         s.append(f"INSEE, Filosofi carroyé 200 m ({str(f.population['source']).removeprefix('embedded: ')})")
@@ -347,7 +348,7 @@ FORMATS = ("html", "pdf")
 
 
 def write(fiches: list[Fiche], outdir: str | Path, *, fmt: str = "html", overwrite: bool = False,
-          page: str = "a4-portrait") -> list[Path]:
+          page: str = "a4-portrait", on_progress=None) -> list[Path]:
     """Write one file per quartier (``<code>.html`` or ``.pdf``) and ``index.html`` (with
     ``index.pdf`` for PDF) into ``outdir``, atomically. Returns the files written."""
     if fmt not in FORMATS:
@@ -361,6 +362,8 @@ def write(fiches: list[Fiche], outdir: str | Path, *, fmt: str = "html", overwri
     written = []
     for f in fiches:
         written.append(_write_one(document(f), names[f.code], fmt, overwrite, page))
+        if on_progress is not None:
+            on_progress(f)
     idx = index_document(fiches, {c: p.name for c, p in names.items()})
     _io.write_text(doc.to_html(idx), index[0], overwrite=overwrite)
     written.append(index[0])
@@ -380,12 +383,11 @@ def _write_one(d: doc.Document, path: Path, fmt: str, overwrite: bool, page: str
     if fmt == "html":
         svgs = []
         for spec in d.maps:
-            with matplotlib.rc_context(RC):
-                fig = figure(spec, page_name=page)
-                try:
-                    svgs.append(doc.svg_of(fig))  # labels stay text: searchable
-                finally:
-                    plt.close(fig)
+            fig = figure(spec, page_name=page)
+            try:
+                svgs.append(doc.svg_of(fig))  # labels stay text: searchable
+            finally:
+                plt.close(fig)
         return _io.write_text(doc.to_html(d, map_html=svgs), path, overwrite=overwrite)
     from matplotlib.backends.backend_pdf import PdfPages
 

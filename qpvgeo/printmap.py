@@ -281,7 +281,7 @@ def _legend(fig, spec, box, pg) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from .maps import _with_alpha
+    from .maps import STATUS_COLOURS, _with_alpha
 
     handles = []
     for colour, label, kind in spec.legend:
@@ -293,7 +293,7 @@ def _legend(fig, spec, box, pg) -> None:
             handles.append(Line2D([], [], marker=marker, linestyle="", markerfacecolor=colour,
                                   markeredgecolor="white", markersize=8, label=label))
         elif kind == "point":
-            key = next((k for k, v in _status_colours().items() if v == colour), "")
+            key = next((k for k, v in STATUS_COLOURS.items() if v == colour), "")
             handles.append(Line2D([], [], marker=MARKERS.get(key, "o"), linestyle="", markerfacecolor=colour,
                                   markeredgecolor="#000000", markersize=7, label=label))
         elif kind in ("line", "dashed"):
@@ -306,12 +306,6 @@ def _legend(fig, spec, box, pg) -> None:
     fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(box[0], box[1]), fontsize=6.8, frameon=False,
                borderaxespad=0, borderpad=0,
                title="Légende", title_fontsize=8, alignment="left", labelspacing=0.45, handlelength=1.6)
-
-
-def _status_colours():
-    from .maps import STATUS_COLOURS
-
-    return STATUS_COLOURS
 
 
 def _credits(fig, spec, crs_m, box, my, pg, key: str = "") -> float:

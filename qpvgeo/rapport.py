@@ -122,9 +122,7 @@ def zones_sheet_pdf(result, path, perimeters=None, *, overwrite: bool = False):
     from .printmap import RC
 
     d = zones_document(result, perimeters)
-    d.maps, maps_ = [], d.maps
     with _io.atomic_path(path, overwrite=overwrite) as tmp, matplotlib.rc_context(RC):
         with PdfPages(tmp, metadata={"Title": d.title, "Creator": "qpvgeo"}) as pdf:
-            doc.to_pdf(d, pdf, page_name="a4-landscape")
-            doc.to_pdf(doc.Document(title="", maps=maps_), pdf, page_name="a4-landscape", text=False)
+            doc.to_pdf(d, pdf, page_name="a4-landscape", maps_last=True)
     return path

@@ -9,7 +9,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from . import _io
+from . import _io, config
 from .errors import InputError
 
 NODATA = -9999.0
@@ -33,12 +33,6 @@ def grid_transform(carreaux: gpd.GeoDataFrame) -> tuple:
     return from_origin(x0, y1, cell, cell), width, height, cell
 
 
-def _threads() -> int:
-    from .config import threads
-
-    return threads()
-
-
 def write_geotiff(carreaux: gpd.GeoDataFrame, path: str | Path, *, overwrite: bool = False,
                   tags: dict | None = None) -> Path:
     """Write bands rate, ratio and flagged (float32, nodata -9999) with their descriptions."""
@@ -48,7 +42,7 @@ def write_geotiff(carreaux: gpd.GeoDataFrame, path: str | Path, *, overwrite: bo
     row = np.round((transform.f - carreaux["y_ll"].to_numpy()[ok] - cell) / cell).astype(int)
     profile = {"driver": "GTiff", "width": width, "height": height, "count": len(BANDS), "dtype": "float32",
                "crs": carreaux.crs, "transform": transform, "nodata": NODATA, "compress": "deflate",
-               "tiled": width >= 256 and height >= 256, "num_threads": str(_threads())}
+               "tiled": width >= 256 and height >= 256, "num_threads": str(config.threads())}
     with _io.atomic_path(path, overwrite=overwrite) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             for b, (name, desc) in enumerate(BANDS, start=1):

@@ -50,6 +50,7 @@ def fiche_cmd(codes, epci, outdir, fmt, page, point_files, old_source, old_vinta
     from .. import config
     from .. import fiche as fiches
     from ..perimeters import load_perimeters, select
+    from ..present import grouped
 
     if bool(codes) == bool(epci):
         raise InputError("give quartier codes (qpvgeo fiche QN06236M …) or --epci SIREN, not both")
@@ -57,7 +58,8 @@ def fiche_cmd(codes, epci, outdir, fmt, page, point_files, old_source, old_vinta
     checker = make_checker(perimeters, rule)
     chosen = select(checker.perimeters, code=list(codes)) if codes else select(checker.perimeters, epci=epci)
     if chosen.empty:
-        raise InputError(f"no quartier of the loaded layer is in EPCI {epci}: check it with qpvgeo perimeters")
+        what = f"is in EPCI {epci}" if epci else f"has the code(s) {', '.join(codes)}"
+        raise InputError(f"no quartier of the loaded layer {what}: check it with qpvgeo perimeters")
     layers = []
     for item in point_files:
         name, _, path = item.rpartition("=") if "=" in item and not item.startswith(("http:", "https:")) \
@@ -67,18 +69,14 @@ def fiche_cmd(codes, epci, outdir, fmt, page, point_files, old_source, old_vinta
     built = fiches.build(chosen, checker, source=grid.source, vintage=grid.vintage, membership=grid.membership,
                          communes=grid.communes, official=people.official, weights=people.weights_around(chosen),
                          point_layers=layers, old=old, settings=s)
-    with click.progressbar(length=1, label=f"writing {len(built)} fiche(s)", file=click.get_text_stream("stderr"),
+    with click.progressbar(length=len(built), label="writing the fiches", file=click.get_text_stream("stderr"),
                            show_eta=False) as bar:
-        written = fiches.write(built, outdir, fmt=fmt, overwrite=overwrite, page=page)
-        bar.update(1)
+        written = fiches.write(built, outdir, fmt=fmt, overwrite=overwrite, page=page,
+                               on_progress=lambda _f: bar.update(1))
     for f in built:
         people_n, kind = f.people
-        from ..present import grouped
-
-        said = {"official": "{n} people (official)", "estimate": "{n} people (estimate)",
-                "at_least": "at least {n} people (the quartier runs out of the grid)"}[kind]
-        click.echo(f"{f.code}  {f.nom}: " + (said.format(n=grouped(people_n)) if people_n is not None
-                                              else "people: no data (not zero)")
+        click.echo(f"{f.code}  {f.nom}: " + (fiches.PEOPLE_EN[kind].format(n=grouped(people_n))
+                                              if people_n is not None else "people: no data (not zero)")
                    + f", {len(f.zones)} candidate zone(s) near")
     for p in written:
         click.echo(f"wrote {p}")
