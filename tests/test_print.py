@@ -233,6 +233,7 @@ def test_fiche_without_data_says_so(tmp_path):
     page = (tmp_path / "f" / "QN06255M.html").read_text(encoding="utf-8")
     assert "au moins 62 habitants (estimation partielle" in page
     assert "no data (not zero)" in res.output and "at least 62 people" in res.output
+    assert "candidate zones: no data" in res.output and "0 candidate zone" not in res.output
     bad = run("fiche", "-o", tmp_path / "g")
     assert bad.exit_code == 1 and "give quartier codes" in bad.output
     bad = run("fiche", "QN99999X", "-o", tmp_path / "g")

@@ -77,6 +77,7 @@ def fiche_cmd(codes, epci, outdir, fmt, page, point_files, old_source, old_vinta
         people_n, kind = f.people
         click.echo(f"{f.code}  {f.nom}: " + (fiches.PEOPLE_EN[kind].format(n=grouped(people_n))
                                               if people_n is not None else "people: no data (not zero)")
-                   + f", {len(f.zones)} candidate zone(s) near")
+                   + (f", {len(f.zones)} candidate zone(s) near" if f.reference is not None
+                      else ", candidate zones: no data (the grid does not cover the EPCI)"))
     for p in written:
         click.echo(f"wrote {p}")
