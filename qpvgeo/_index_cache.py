@@ -16,7 +16,7 @@ import shapely
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: neighbour lists, exact distances within the band
 
 
 def key(territory: str, geoms: np.ndarray, band_mask: np.ndarray, band_m: float) -> str:

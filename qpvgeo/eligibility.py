@@ -15,6 +15,7 @@ distance (checked against ``pyproj.Geod`` in the tests).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -45,8 +46,6 @@ log = logging.getLogger(__name__)
 _K_MARGIN = 1.005
 _STATUSES = np.array(("",) + _status.DECIDED + _status.NO_DATA, dtype=object)
 _ST = {name: np.int8(i) for i, name in enumerate(_STATUSES)}
-# band decisions closer than this to the limit are measured exactly
-_UNSURE_M = 0.05
 # a point closer than this to an outline is on it, hence in the quartier (distances are reported
 # to the centimetre: "0 m" and "outside" must never appear together)
 ON_OUTLINE_M = 0.005
@@ -65,8 +64,13 @@ class _Zone:
     band_outline: _Outline | None = None  # outlines of the band classes only (None: all of them)
     inradius_m: float = 0.0  # no point farther than this from every outline is inside a quartier
     touching: np.ndarray | None = None  # quartiers within 1 m of another one
-    alone: np.ndarray | None = None  # quartiers with no other within twice the band
+    neighbours: tuple | None = None  # per quartier, the others within twice the band (CSR: starts, positions)
     band_polygons: np.ndarray | None = None  # per quartier, its band (projected), computed once
+
+    @property
+    def alone(self) -> np.ndarray:
+        """Quartiers with no other within twice the band."""
+        return np.diff(self.neighbours[0]) == 0
 
     @property
     def to_metric(self) -> pyproj.Transformer:
@@ -84,9 +88,12 @@ class _Outline:
     ``kdtree`` holds the outline vertices densified every ``step_m`` metres (densifying adds
     vertices on the outline and moves nothing). The distance ``D`` to the nearest vertex bounds
     the exact distance ``d``: ``d <= D <= d + step²/(8d)``, i.e. within 5 cm beyond 250 m for 10 m.
-    Closer than ``exact_within_m`` the distance is made exact: every vertex within
+    Closer than ``exact_within_m`` (at least the band's reach, so that every distance a decision or
+    a list of quartiers depends on is exact) the distance is made exact: every vertex within
     ``sqrt(D² + step²/4)`` is looked up (this ball always holds the vertex nearest to the true
     foot of the perpendicular) and the pieces of outline on either side of each are measured.
+    The vertices of each quartier are contiguous (``owner`` does not decrease): :meth:`part` is
+    the outline of one quartier, with its own index.
     """
 
     coords: np.ndarray
@@ -94,24 +101,34 @@ class _Outline:
     owner: np.ndarray  # quartier (position in the zone) of each vertex
     step_m: float = 10.0
     exact_within_m: float = 250.0
+    direct_max: int = 4_000_000  # point × vertex pairs compared directly (32 MB of float64 at most)
     _tree: object = None
+    _parts: dict = field(default_factory=dict)
 
     @property
     def kdtree(self):
-        """The k-d tree of the vertices, built on first use (a few points are answered by a
-        direct search, which needs neither the tree nor scipy: a single check starts at once)."""
+        """The k-d tree of the vertices (pykdtree: its queries run on every core, without the
+        GIL), built on first use; a few points are answered by a direct search, which needs no
+        tree: a single check starts at once."""
         if self._tree is None:
             with _BUILD_LOCK:  # chunks are classified in threads: one of them builds it
                 if self._tree is None:
-                    from scipy.spatial import cKDTree
-
-                    # sliding-midpoint tree: several times faster than a balanced one for far points
-                    self._tree = cKDTree(self.coords, leafsize=32, balanced_tree=False, compact_nodes=False)
+                    self._tree = _kdtree_class()(np.ascontiguousarray(self.coords, dtype=float), leafsize=16)
         return self._tree
 
     def direct(self, n: int) -> bool:
         """Whether ``n`` points are cheaper to answer by comparing them with every vertex."""
-        return self._tree is None and n * len(self.coords) <= _DIRECT_MAX
+        return self._tree is None and n * len(self.coords) <= self.direct_max
+
+    def part(self, q: int) -> _Outline:
+        """The outline of quartier ``q`` alone (made once, kept)."""
+        got = self._parts.get(q)
+        if got is None:
+            a, b = np.searchsorted(self.owner, [q, q + 1])
+            got = _Outline(self.coords[a:b], self.ring[a:b], self.owner[a:b], self.step_m, self.exact_within_m,
+                           direct_max=200_000)  # a quartier's own small tree soon pays
+            self._parts[q] = got
+        return got
 
 
 _BUILD_LOCK = threading.Lock()
@@ -136,10 +153,10 @@ def _morton_order(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     qx = ((lo - x0) / max(x1 - x0, 1e-9) * 65535).clip(0, 65535).astype(np.int64)
     qy = ((la - y0) / max(y1 - y0, 1e-9) * 65535).clip(0, 65535).astype(np.int64)
     code = np.where(ok, _spread(qx) | (_spread(qy) << 1), np.int64(1) << 40)
-    return np.argsort(code, kind="stable")
+    return np.argsort(code)  # any order of equal codes will do: answers do not depend on it
 
 
-_DIRECT_MAX = 4_000_000  # point × vertex pairs compared directly (32 MB of float64 at most)
+_KNN = 4  # nearest vertices looked up as arrays for an exact distance
 
 
 def _build_outline(geoms: np.ndarray, *, step_m: float = 10.0) -> _Outline:
@@ -150,12 +167,20 @@ def _build_outline(geoms: np.ndarray, *, step_m: float = 10.0) -> _Outline:
     return _Outline(coords, ring, owner_ring[ring], step_m, exact)
 
 
-def _workers(n: int) -> int:
-    """Threads for a k-d tree query: the ``threads`` setting for large batches, one for a few
-    points (starting threads costs more than a single query)."""
-    from .config import threads
+def _kdtree_class():
+    """pykdtree's KDTree, its OpenMP threads set from the ``threads`` setting when the process has
+    not set them (``OMP_NUM_THREADS``), and made to sleep rather than spin while they wait (the
+    batch classifies chunks in several threads at once)."""
+    import os
 
-    return threads() if n >= 20_000 else 1
+    if "pykdtree.kdtree" not in sys.modules:
+        from .config import threads
+
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads()))
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from pykdtree.kdtree import KDTree
+
+    return KDTree
 
 
 def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
@@ -172,7 +197,7 @@ def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
         vi = np.argmin(d2, axis=1)
         d = np.sqrt(d2[np.arange(len(x)), vi])
     else:
-        d, vi = outline.kdtree.query(np.column_stack([x, y]), k=1, workers=_workers(len(x)))
+        d, vi = outline.kdtree.query(np.column_stack([x, y]), k=1)
     owner = outline.owner[vi].astype(np.int64)
     _exact(outline, x, y, np.flatnonzero(d < outline.exact_within_m), d, owner)
     return d, owner
@@ -182,27 +207,63 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
     """Exact distances (in place) for the points ``idx``, whose ``d`` holds the vertex distance."""
     if not idx.size:
         return
-    radius = np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6
-    if outline.direct(idx.size):
-        c = outline.coords
-        lists = [np.flatnonzero((c[:, 0] - px) ** 2 + (c[:, 1] - py) ** 2 <= r * r)
-                 for px, py, r in zip(x[idx], y[idx], radius)]
-    else:
-        lists = outline.kdtree.query_ball_point(np.column_stack([x[idx], y[idx]]), radius,
-                                                workers=_workers(idx.size), return_sorted=False)
-    counts = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
-    vert = np.concatenate(lists).astype(np.int64)
-    pid = np.repeat(np.arange(idx.size), counts)
+    pid, vert = _ball_vertices(outline, x[idx], y[idx], np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6)
     c, ring, n = outline.coords, outline.ring, len(outline.coords)
     px, py = x[idx][pid], y[idx][pid]
     best = np.full(vert.size, np.inf)
     for nb in (np.maximum(vert - 1, 0), np.minimum(vert + 1, n - 1)):
         seg = _segment_distance(px, py, c[vert, 0], c[vert, 1], c[nb, 0], c[nb, 1])
         best = np.minimum(best, np.where(ring[nb] == ring[vert], seg, np.inf))
-    order = np.lexsort((best, pid))
-    first = order[np.r_[True, pid[order][1:] != pid[order][:-1]]]
-    d[idx[pid[first]]] = best[first]
-    owner[idx[pid[first]]] = outline.owner[vert[first]]
+    # per point, the nearest piece (equal ones: the lowest vertex, whatever search found them)
+    if (np.diff(pid) < 0).any():
+        o = np.argsort(pid, kind="stable")
+        pid, vert, best = pid[o], vert[o], best[o]
+    start = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
+    low = np.minimum.reduceat(best, start)
+    first = np.minimum.reduceat(np.where(best == np.repeat(low, np.diff(np.r_[start, pid.size])), vert, n), start)
+    d[idx[pid[start]]] = low
+    owner[idx[pid[start]]] = outline.owner[first]
+
+
+def _ball_vertices(outline: _Outline, x, y, radius) -> tuple[np.ndarray, np.ndarray]:
+    """(point, vertex) pairs of every vertex within ``radius`` of each point (every point has one)."""
+    n = len(outline.coords)
+    if outline.direct(x.size):
+        c = outline.coords
+        lists = [np.flatnonzero((c[:, 0] - px) ** 2 + (c[:, 1] - py) ** 2 <= r * r) for px, py, r in zip(x, y, radius)]
+        counts = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
+        return np.repeat(np.arange(x.size), counts), np.concatenate(lists).astype(np.int64)
+    # the ball holds one to three vertices almost always: the _KNN nearest, as arrays, hold all of
+    # it whenever the last of them lies beyond it; the other points ask for more, until they do
+    pid_parts, vert_parts = [], []
+    todo = np.arange(x.size)
+    k = min(_KNN, n)
+    while todo.size:
+        dk, vk = outline.kdtree.query(np.column_stack([x[todo], y[todo]]), k=k)
+        dk, vk = dk.reshape(todo.size, k), vk.reshape(todo.size, k)
+        within = dk <= radius[todo, None]
+        full = within[:, -1].copy() if k < n else np.zeros(todo.size, dtype=bool)
+        within[full] = False
+        p, slot = np.nonzero(within)
+        pid_parts.append(todo[p])
+        vert_parts.append(vk[p, slot].astype(np.int64))
+        todo, k = todo[full], min(8 * k, n)
+    pid, vert = np.concatenate(pid_parts), np.concatenate(vert_parts)
+    return pid, vert
+
+
+STATUSES = _STATUSES  # the text of each integer status of :class:`_Codes`
+
+
+@dataclass
+class _Codes:
+    """Integer answers for N points: ``status`` indexes :data:`STATUSES`, ``row`` the perimeter
+    rows (-1: none), ``dist`` ground metres; ``pairs`` (point, row, metres) within the band."""
+
+    status: np.ndarray
+    row: np.ndarray
+    dist: np.ndarray
+    pairs: tuple | None = None
 
 
 @dataclass
@@ -353,27 +414,35 @@ class Checker:
         c = shapely.get_coordinates(shapely.point_on_surface(geoms))
         for g, (px, py) in zip(geoms, c):
             shapely.intersects_xy(g, px, py)
+        # every distance within the band's reach is exact (decisions and lists of quartiers)
+        reach = self.rule.band_m * _K_MARGIN + 2.0
         if got is not None:
-            z.outline = _Outline(got["coords"], got["ring"], got["owner"], float(got["step"]), float(got["exact"]))
+            exact = max(float(got["exact"]), reach)
+            z.outline = _Outline(got["coords"], got["ring"], got["owner"], float(got["step"]), exact)
             if "b_coords" in got:
-                z.band_outline = _Outline(got["b_coords"], got["b_ring"], got["b_owner"], float(got["step"]),
-                                          float(got["exact"]))
-            z.inradius_m, z.touching, z.alone = float(got["inradius"]), got["touching"], got["alone"]
+                z.band_outline = _Outline(got["b_coords"], got["b_ring"], got["b_owner"], float(got["step"]), exact)
+            z.inradius_m, z.touching = float(got["inradius"]), got["touching"]
+            z.neighbours = (got["nb_start"], got["nb_pos"])
             return
         z.outline = _build_outline(geoms)
+        z.outline.exact_within_m = max(z.outline.exact_within_m, reach)
         if z.band_mask.any() and not z.band_mask.all():
             z.band_outline = _build_outline(geoms[z.band_mask])
+            z.band_outline.exact_within_m = z.outline.exact_within_m
         z.inradius_m = max(shapely.length(shapely.maximum_inscribed_circle(g, 1.0)) for g in geoms)
         # quartiers that touch or overlap another: the nearest outline may not be their own
         a, b = z.tree.query(geoms, predicate="dwithin", distance=1.0)
         z.touching = np.zeros(len(geoms), dtype=bool)
         z.touching[a[a != b]] = True
-        a, b = z.tree.query(geoms, predicate="dwithin", distance=2 * self.rule.band_m * _K_MARGIN + 2.0)
-        z.alone = np.ones(len(geoms), dtype=bool)
-        z.alone[a[a != b]] = False
+        # a point within the band of two quartiers means they are within twice the band of each other
+        a, b = z.tree.query(geoms, predicate="dwithin", distance=2 * reach)
+        keep = a != b
+        a, b = a[keep], b[keep]
+        o = np.lexsort((b, a))
+        z.neighbours = (np.searchsorted(a[o], np.arange(len(geoms) + 1)), b[o].astype(np.int64))
         arrays = {"coords": z.outline.coords, "ring": z.outline.ring, "owner": z.outline.owner,
                   "step": z.outline.step_m, "exact": z.outline.exact_within_m, "inradius": z.inradius_m,
-                  "touching": z.touching, "alone": z.alone}
+                  "touching": z.touching, "nb_start": z.neighbours[0], "nb_pos": z.neighbours[1]}
         if z.band_outline is not None:
             arrays.update(b_coords=z.band_outline.coords, b_ring=z.band_outline.ring, b_owner=z.band_outline.owner)
         _index_cache.save(k, arrays)
@@ -439,19 +508,37 @@ class Checker:
             without an answer) and ``quartiers`` (per point, the (code, metres) within the band,
             nearest first). ``eligible`` comes from :meth:`Rule.eligible`.
         """
+        return self._results(self.codes_lonlat(lon, lat, with_quartiers=with_quartiers, block=block))
+
+    def _results(self, c: _Codes) -> PointResults:
+        """The text answers of integer ones (each text array made once, by a lookup)."""
+        has = c.row >= 0
+        text = np.full(c.row.size, "", dtype=object)
+
+        def column(values):
+            out = text.copy()
+            out[has] = values[c.row[has]]
+            return out
+
+        pairs = None if c.pairs is None else (c.pairs[0], self.codes[c.pairs[1]], c.pairs[2])
+        return PointResults(_STATUSES[c.status], column(self.codes), column(self.names), column(self.classes),
+                            c.dist, pairs, rule=self.rule)
+
+    def codes_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000) -> _Codes:
+        """:meth:`check_lonlat` as integers, for callers that build their own columns (the batch):
+        ``status`` indexes :data:`STATUSES`, ``row`` the perimeter rows (-1: none)."""
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
         if lon.size > 2 * block:
             starts = range(0, lon.size, block)
-            parts = [self.check_lonlat(lon[i:i + block], lat[i:i + block], with_quartiers=with_quartiers,
+            parts = [self.codes_lonlat(lon[i:i + block], lat[i:i + block], with_quartiers=with_quartiers,
                                        block=block) for i in starts]
             pairs = None
             if with_quartiers:
-                pairs = (np.concatenate([p.pairs[0] + i for i, p in zip(starts, parts)]),
-                         np.concatenate([p.pairs[1] for p in parts]), np.concatenate([p.pairs[2] for p in parts]))
-            return PointResults(*(np.concatenate([getattr(p, f) for p in parts])
-                                  for f in ("status", "code_qp", "nom_qp", "classe", "distance_m")),
-                                pairs=pairs, rule=self.rule)
+                pairs = tuple(np.concatenate([p.pairs[j] + (i if j == 0 else 0) for i, p in zip(starts, parts)])
+                              for j in range(3))
+            return _Codes(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("status", "row", "dist")),
+                          pairs=pairs)
         if lon.size < _SORT_FROM:
             return self._classify(lon, lat, with_quartiers)
         # near points together: the trees' searches then share their paths (same answers, in order)
@@ -464,13 +551,11 @@ class Checker:
             pp = order[r.pairs[0]]
             o = np.lexsort((r.pairs[2], pp))
             pairs = (pp[o], r.pairs[1][o], r.pairs[2][o])
-        return PointResults(r.status[back], r.code_qp[back], r.nom_qp[back], r.classe[back], r.distance_m[back],
-                            pairs=pairs, rule=self.rule)
+        return _Codes(r.status[back], r.row[back], r.dist[back], pairs)
 
-    def _classify(self, lon: np.ndarray, lat: np.ndarray, with_quartiers: bool) -> PointResults:
-        """:meth:`check_lonlat` for one block of points, in the order given."""
+    def _classify(self, lon: np.ndarray, lat: np.ndarray, with_quartiers: bool) -> _Codes:
+        """:meth:`codes_lonlat` for one block of points, in the order given."""
         n = lon.size
-        # integer codes while working; text once at the end
         status = np.full(n, _ST["outside_territory"], dtype=np.int8)
         row = np.full(n, -1, dtype=np.int64)  # row of the reported quartier in self.perimeters
         dist = np.full(n, np.nan)
@@ -498,14 +583,6 @@ class Checker:
         nodata = np.isin(status, [_ST["not_covered"], _ST["outside_territory"]])
         row[nodata] = -1
         dist[nodata] = np.nan
-        has = row >= 0
-        text = np.full(n, "", dtype=object)
-
-        def column(values):
-            out = text.copy()
-            out[has] = values[row[has]]
-            return out
-
         pairs = None
         if quartiers is not None:
             if quartiers:
@@ -513,18 +590,16 @@ class Checker:
                 keep = ~nodata[pp]
                 pp, qq, dd = pp[keep], qq[keep], dd[keep]
                 order = np.lexsort((dd, pp))
-                pairs = (pp[order], self.codes[qq[order]], dd[order])
+                pairs = (pp[order], qq[order], dd[order])
             else:
-                pairs = (np.empty(0, dtype=np.int64), np.empty(0, dtype=object), np.empty(0))
-        return PointResults(_STATUSES[status], column(self.codes), column(self.names), column(self.classes),
-                            dist, pairs, rule=self.rule)
+                pairs = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0))
+        return _Codes(status, row, dist, pairs)
 
     def _classify_zone(self, zone, lon, lat, pos, status, row, dist, quartiers):
-        x, y = zone.to_metric.transform(lon, lat)
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        xy = _parallel.chunked(lambda a, b: np.column_stack(zone.to_metric.transform(a, b)), lon, lat)
+        x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
         k = scale_factor(zone.territory.crs, lon, lat)
         m = x.size
-        band = self.rule.band_m
         # nearest outline of any quartier; exact near the outlines
         dproj, nearest = _nearest(zone.outline, x, y)
         cls_q = self.classes[zone.index]
@@ -538,15 +613,7 @@ class Checker:
             else:
                 dband, qb = _nearest(zone.band_outline, x, y)
                 qband = np.flatnonzero(zone.band_mask)[qb]
-            gband = dband / k
-            # beyond exact_within_m the distance is a bound: where it leaves the answer open, measure
-            outline = zone.outline if zone.band_outline is None else zone.band_outline
-            unsure = np.flatnonzero((np.abs(gband - band) < _UNSURE_M) & (dband >= outline.exact_within_m))
-            if unsure.size:
-                qq = np.zeros(m, dtype=np.int64)
-                _exact(outline, x, y, unsure, dband, qq)
-                qband[unsure] = qq[unsure] if zone.band_outline is None else np.flatnonzero(zone.band_mask)[qq[unsure]]
-                gband = dband / k
+            gband = dband / k  # exact within the band's reach (_Outline.exact_within_m)
             in_b = self.rule.in_band(gband)
             st[in_b] = _ST["in_band"]
             best = np.where(in_b, qband, best)
@@ -596,12 +663,11 @@ class Checker:
         row[pos] = zone.index[best]
         dist[pos] = np.round(bestd, 2)
         if quartiers is not None:
-            self._quartiers_within(zone, x, y, k, dproj, nearest, st, best, pos, quartiers)
+            self._quartiers_within(zone, x, y, k, dproj, nearest, st, pos, quartiers)
 
-    def _quartiers_within(self, zone, x, y, k, dproj, nearest, st, best, pos, quartiers) -> None:
-        """Every quartier within the band of each point (exact ground distances), appended to
-        ``quartiers`` as arrays (point position, row in the layer, metres)."""
-        band = self.rule.band_m
+    def _quartiers_within(self, zone, x, y, k, dproj, nearest, st, pos, quartiers) -> None:
+        """Every quartier within the band of each point (exact ground distances, 0 inside), appended
+        to ``quartiers`` as arrays (point position, row in the layer, metres)."""
         inside = np.isin(st, [_ST["in_qpv"], _ST["in_qic"], _ST["in_fragile"]])
         g = dproj / k
         reach = np.flatnonzero(self.rule.in_band(g) | inside)
@@ -613,14 +679,29 @@ class Checker:
         crowded = reach[~alone]
         if not crowded.size:
             return
-        pts = shapely.points(x[crowded], y[crowded])
-        r = band * _K_MARGIN + 1.0
-        xc, yc = x[crowded], y[crowded]
-        pi, qi = zone.tree.query(shapely.box(xc - r, yc - r, xc + r, yc + r))  # candidates by their box
-        pd_ = _parallel.chunked(shapely.distance, pts[pi], zone.geoms[qi]) / k[crowded[pi]]
-        within = self.rule.in_band(pd_)
-        wp, wq, wd = crowded[pi[within]], qi[within], pd_[within]
-        quartiers.append((pos[wp], zone.index[wq], np.round(wd, 2)))
+        # candidates: the nearest quartier and its neighbours, each measured on its own outline
+        near_q = nearest[crowded]
+        start, nb = zone.neighbours
+        cnt = start[near_q + 1] - start[near_q]
+        offset = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pp = np.concatenate([crowded, np.repeat(crowded, cnt)])
+        qq = np.concatenate([near_q, nb[np.repeat(start[near_q], cnt) + offset]])
+        dd = np.concatenate([dproj[crowded], np.full(offset.size, np.nan)])
+        order = np.argsort(qq, kind="stable")
+        cuts = np.flatnonzero(np.r_[True, qq[order][1:] != qq[order][:-1], True])
+        for i, j in zip(cuts[:-1], cuts[1:]):
+            sel = order[i:j]
+            q = int(qq[sel[0]])
+            todo = sel[np.isnan(dd[sel])]
+            if todo.size:
+                dd[todo] = _nearest(zone.outline.part(q), x[pp[todo]], y[pp[todo]])[0]
+            # a point this close to the outline may be inside: then 0
+            maybe = sel[dd[sel] <= zone.inradius_m + 1.0]
+            if maybe.size:
+                dd[maybe[shapely.intersects_xy(zone.geoms[q], x[pp[maybe]], y[pp[maybe]])]] = 0.0
+        gd = dd / k[pp]
+        within = self.rule.in_band(gd)
+        quartiers.append((pos[pp[within]], zone.index[qq[within]], np.round(gd[within], 2)))
 
     def check_point(self, lon: float, lat: float) -> dict:
         """Answer for one WGS84 point (the object of ``qpvgeo check --json`` and ``/api/check``).

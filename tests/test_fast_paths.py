@@ -165,3 +165,41 @@ def test_threads_share_no_pyproj_or_unprepared_geos_object(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         outs.append(out.read_bytes())
     assert all(o == outs[0] for o in outs)
+
+
+@pytest.mark.parametrize("spread", [150.0, 600.0])
+def test_distances_and_quartiers_equal_a_brute_force_measure(checker, spread):
+    """Every distance a decision or a list depends on is the exact one: each point against every
+    quartier by GEOS (Lambert-93 distance / the scale factor), the same quartiers within the band
+    with the same centimetres; beyond the band, the nearest quartier within 5 cm. Points are
+    crowded around the Lens-Liévin and Calais quartiers, many of which touch or nearly touch."""
+    import shapely
+
+    from qpvgeo.crs import scale_factor
+    from qpvgeo.status import DECIDED
+
+    layer = load_perimeters()
+    lon, lat = synthetic.points(3_000, layer, seed=12, share_near=1.0, spread_m=spread)
+    z = checker.zones[0]
+    # and points within a few metres of the outlines, where many vertices are near (short edges)
+    xy = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(z.geoms[:20])))
+    mid = (xy[:-1] + xy[1:]) / 2 + np.random.default_rng(1).uniform(-spread / 50, spread / 50, (len(xy) - 1, 2))
+    a, b = z.to_wgs84.transform(mid[:, 0], mid[:, 1])
+    lon, lat = np.r_[lon, a], np.r_[lat, b]
+    r = checker.check_lonlat(lon, lat)
+    x, y = z.to_metric.transform(lon, lat)
+    k = scale_factor(z.territory.crs, lon, lat)
+    d = shapely.distance(shapely.points(x, y)[:, None], z.geoms[None, :]) / k[:, None]
+    decided = np.isin(r.status, DECIDED)
+    assert decided.mean() > 0.9 and len(lon) > 5_000
+    codes = checker.codes[z.index]
+    want = {(i, codes[j]): d[i, j] for i, j in zip(*np.nonzero(d < checker.rule.band_m)) if decided[i]}
+    got = {(int(i), c): m for i, c, m in zip(*r.pairs)}
+    assert got.keys() == want.keys()
+    gap = np.array([abs(got[key] - round(want[key], 2)) for key in want])
+    assert gap.max() <= 0.0100001, gap.max()  # the same centimetre, but for a rounding of x.xx5
+    nearest = d.argmin(axis=1)
+    far = decided & (r.status == "outside")
+    assert (r.code_qp[far] == codes[nearest[far]]).all()
+    np.testing.assert_allclose(r.distance_m[far], d[far, nearest[far]], atol=0.05)
+    assert len(want) > 1_000 and far.sum() > (100 if spread > 300 else 0)
