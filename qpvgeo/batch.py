@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 
 from . import _io, _tables, columns
 from . import status as _status
 from .crs import TERRITORIES, WGS84, parse_crs
-from .eligibility import Checker
+from .eligibility import STATUSES, Checker, quartiers_text
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,12 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = ["qpv_status", "qpv_eligible", "qpv_code", "qpv_nom", "qpv_classe",
                   "qpv_distance_m", "qpv_quartiers", "qpv_note"]
 GEOCODE_COLUMNS = ["geo_lon", "geo_lat", "geo_label", "geo_score", "geo_type"]
+VOCABULARY = ("",) + _status.ALL
+"""Every status a row can get, by integer code (0: none yet); the core's codes come first."""
+assert VOCABULARY[:len(STATUSES)] == tuple(STATUSES)
+_V = {name: np.int8(i) for i, name in enumerate(VOCABULARY)}
+_DECIDED = np.isin(np.asarray(VOCABULARY, dtype=object), _status.DECIDED)
+_VOCAB_ARROW = pa.array(VOCABULARY, type=pa.large_string())
 _RANGE_NOTE = ("longitude must be within ±180 and latitude within ±90 (WGS84 degrees); for projected x/y "
                "(e.g. Lambert-93) give their CRS (--crs EPSG:2154, crs='EPSG:2154')")
 
@@ -72,11 +79,13 @@ def check_table(
 
 def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_col=None, crs=None,
                  address_cols=None, citycode_col=None, postcode_col=None, geocoder=None):
-    """(result frame, lon, lat) of one chunk: the decision for every row, in order."""
+    """(result frame, lon, lat) of one chunk: the decision for every row, in order. Statuses are
+    integers (:data:`VOCABULARY`) until the columns are made; the result columns are Arrow text,
+    written as they are."""
     table = chunk.frame
     _tables.check_columns_free(table.columns, RESULT_COLUMNS, path_name="the input")
     n = len(table)
-    status = np.full(n, "", dtype=object)
+    status = np.zeros(n, dtype=np.int8)  # VOCABULARY codes; 0: not decided yet
     note = np.full(n, "", dtype=object)
     out = table.copy()
     bad = chunk.bad_line if chunk.bad_line is not None else np.zeros(n, dtype=np.int64)
@@ -84,7 +93,7 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     if chunk.lon is not None:
         lon, lat = chunk.lon.copy(), chunk.lat.copy()
         missing = np.isnan(lon) | np.isnan(lat)
-        status[missing] = "no_coordinates"
+        status[missing] = _V["no_coordinates"]
         note[missing] = "no point geometry"
         _check_range(lon, lat, status, note)
     elif lon_col and lat_col:
@@ -101,7 +110,7 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     else:
         raise InputError("say where the locations are: coordinate columns (lon_col/lat_col, --lon-col/--lat-col) "
                          "or address columns (address_cols, --address-cols)")
-    status[unreadable] = "unreadable_row"
+    status[unreadable] = _V["unreadable_row"]
     note[unreadable] = chunk.bad_reason[unreadable] if chunk.bad_reason is not None else "unreadable row"
     lon = np.where(unreadable, np.nan, lon)
     lat = np.where(unreadable, np.nan, lat)
@@ -109,30 +118,27 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
         r = chunk.recoded
         note[r] = [(x + "; " if x else "") + "stray cp1252 bytes in this row, decoded as cp1252" for x in note[r]]
 
-    todo = (status == "") & np.isfinite(lon) & np.isfinite(lat)
-    res = checker.check_lonlat(lon[todo], lat[todo])
-    idx = np.flatnonzero(todo)
-    status[idx] = res.status
+    idx = np.flatnonzero((status == 0) & np.isfinite(lon) & np.isfinite(lat))
+    res = checker.codes_lonlat(lon[idx], lat[idx])
+    status[idx] = res.status  # the core's integer statuses are the first of VOCABULARY
     # swapped latitude/longitude: outside every territory as given, inside one when swapped
-    outside = idx[res.status == "outside_territory"]
+    outside = idx[res.status == _V["outside_territory"]]
     if outside.size:
         swapped = np.zeros(outside.size, dtype=bool)
         for t in TERRITORIES:
             swapped |= t.contains_lonlat(lat[outside], lon[outside])
-        status[outside[swapped]] = "swapped_coordinates"
+        status[outside[swapped]] = _V["swapped_coordinates"]
         note[outside[swapped]] = "longitude and latitude look swapped; fix the columns or the values"
-    decided = np.isin(status, _status.DECIDED)
-    code = np.full(n, "", dtype=object)
-    name = np.full(n, "", dtype=object)
-    classe = np.full(n, "", dtype=object)
+    decided = _DECIDED[status]
+    row = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
-    quart = np.full(n, "", dtype=object)
-    code[idx], name[idx], classe[idx], dist[idx] = res.code_qp, res.nom_qp, res.classe, res.distance_m
-    quart[idx] = res.quartiers_text()
-    for arr in (code, name, classe, quart):
-        arr[~decided] = ""
+    row[idx], dist[idx] = res.row, res.dist
+    row[~decided] = -1
     dist[~decided] = np.nan
-    imp = np.flatnonzero((status == "geocode_imprecise") & np.isfinite(lon) & np.isfinite(lat))
+    pp, pq, pm = res.pairs
+    keep = decided[idx[pp]]
+    quart = quartiers_text((idx[pp[keep]], checker.codes[pq[keep]], pm[keep]), n)
+    imp = np.flatnonzero((status == _V["geocode_imprecise"]) & np.isfinite(lon) & np.isfinite(lat))
     if imp.size:
         # the vague point is reported for a person to judge, but the row is not decided
         r = checker.check_lonlat(lon[imp], lat[imp], with_quartiers=False)
@@ -140,26 +146,30 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
             hint = f"approximate point would be {st} {c} at {d:g} m" if c else f"approximate point would be {st}"
             note[i] = (note[i] + "; " if note[i] else "") + hint
 
-    def text(values):  # object columns: no conversion cost here, pyarrow converts on writing
-        return pd.Series(values, index=out.index, dtype=object)
-
-    out["qpv_status"] = text(status)
-    out["qpv_eligible"] = pd.array(checker.rule.eligible(status), dtype="boolean")
-    out["qpv_code"] = text(code)
-    out["qpv_nom"] = text(name)
-    out["qpv_classe"] = text(classe)
+    yes = checker.rule.eligible(np.asarray(VOCABULARY, dtype=object))
+    out["qpv_status"] = _text(_VOCAB_ARROW.take(pa.array(status)))
+    out["qpv_eligible"] = pd.arrays.BooleanArray(np.asarray(yes == True)[status],  # noqa: E712 (an object array)
+                                                 np.asarray([v is None for v in yes])[status])
+    for name, values in (("qpv_code", checker.codes), ("qpv_nom", checker.names), ("qpv_classe", checker.classes)):
+        column = pa.array(np.r_[np.array([""], dtype=object), values], type=pa.large_string())
+        out[name] = _text(column.take(pa.array(row + 1)))
     out["qpv_distance_m"] = dist
-    out["qpv_quartiers"] = text(quart)
-    out["qpv_note"] = text(note)
+    out["qpv_quartiers"] = _text(quart)
+    out["qpv_note"] = _text(pa.array(note, type=pa.large_string()))
     return out, lon, lat
+
+
+def _text(values):
+    """A text column from an Arrow array (pandas' Arrow-backed strings: written without a copy)."""
+    return pd.array(values, dtype=_tables._text_dtype())
 
 
 def _check_range(lon, lat, status, note) -> None:
     """Coordinates that cannot be degrees: invalid, with the hint to give the CRS (CSV and
     vector files alike)."""
     finite = np.isfinite(lon) & np.isfinite(lat)
-    out_of_range = (status == "") & finite & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
-    status[out_of_range] = "invalid_coordinates"
+    out_of_range = (status == 0) & finite & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    status[out_of_range] = _V["invalid_coordinates"]
     note[out_of_range] = _RANGE_NOTE
     lon[out_of_range] = np.nan
     lat[out_of_range] = np.nan
@@ -169,22 +179,22 @@ def _parse_xy(xs: pd.Series, ys: pd.Series, crs, status, note) -> tuple[np.ndarr
     x, x_empty = _tables.to_float(xs)
     y, y_empty = _tables.to_float(ys)
     empty = x_empty | y_empty
-    status[empty] = "no_coordinates"
+    status[empty] = _V["no_coordinates"]
     bad = ~empty & (np.isnan(x) | np.isnan(y) | ~np.isfinite(x) | ~np.isfinite(y))
-    status[bad] = "invalid_coordinates"
+    status[bad] = _V["invalid_coordinates"]
     note[bad] = [f"not numbers: {a!r}, {b!r}" for a, b in zip(xs[bad], ys[bad])]
     if crs:
         t = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True)
         lon, lat = t.transform(x, y)
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-        lost = (status == "") & ~(np.isfinite(lon) & np.isfinite(lat))
-        status[lost] = "invalid_coordinates"
+        lost = (status == 0) & ~(np.isfinite(lon) & np.isfinite(lat))
+        status[lost] = _V["invalid_coordinates"]
         note[lost] = f"these x/y cannot be converted from {crs}: check the CRS"
     else:
         lon, lat = x.copy(), y.copy()
         _check_range(lon, lat, status, note)
-    lon = np.where(status == "", lon, np.nan)
-    lat = np.where(status == "", lat, np.nan)
+    lon = np.where(status == 0, lon, np.nan)
+    lat = np.where(status == 0, lat, np.nan)
     return lon, lat
 
 
@@ -211,9 +221,9 @@ def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, 
         scores.append(r.score)
         types.append(r.type)
         if not q:
-            status[i] = "no_address"
+            status[i] = _V["no_address"]
             continue
-        status[i] = r.row_status
+        status[i] = _V[r.row_status]
         if r.status == "failed":
             note[i] = (r.reason or "the address service did not answer for this row") + \
                 "; run again to finish (answers already received are cached)"

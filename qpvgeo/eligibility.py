@@ -298,21 +298,8 @@ class PointResults:
         return out
 
     def quartiers_text(self) -> np.ndarray:
-        """Per point, ``CODE:metres;CODE:metres`` (nearest first; '' when none), built without a
-        Python loop over the points."""
-        out = np.full(len(self.status), "", dtype=object)
-        if self.pairs is None or not len(self.pairs[0]):
-            return out
-        p, c, d = self.pairs
-        item = pd.Series(c, dtype=object).str.cat(pd.Series(d).map("{:g}".format), sep=":").to_numpy(dtype=object)
-        first = np.r_[True, p[1:] != p[:-1]]
-        single = first & np.r_[first[1:], True]
-        out[p[single]] = item[single]
-        many = ~single
-        if many.any():
-            joined = pd.Series(item[many]).groupby(p[many], sort=False).agg(";".join)
-            out[joined.index.to_numpy()] = joined.to_numpy()
-        return out
+        """Per point, ``CODE:metres;CODE:metres`` (nearest first; '' when none)."""
+        return quartiers_text(self.pairs, len(self.status)).to_numpy(zero_copy_only=False).astype(object)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -320,6 +307,28 @@ class PointResults:
             "nom_qp": self.nom_qp, "classe": self.classe, "distance_m": self.distance_m,
             "quartiers": self.quartiers,
         })
+
+
+def quartiers_text(pairs, n: int):
+    """Per point of ``n``, the text ``CODE:metres;CODE:metres`` of its ``pairs`` (point, code,
+    metres; grouped by point, nearest first), '' when it has none: an Arrow array, built without
+    a Python loop (the batch writes it as it is)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    empty = pa.array([""], type=pa.large_string())
+    if pairs is None or not len(pairs[0]):
+        return empty.take(pa.array(np.zeros(n, dtype=np.int32)))
+    p, c, d = pairs
+    item = pc.binary_join_element_wise(pa.array(c, type=pa.large_string()),
+                                       pc.cast(pa.array(d, type=pa.float64()), pa.large_string()),
+                                       pa.scalar(":", type=pa.large_string()))
+    start = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    lists = pa.LargeListArray.from_arrays(pa.array(np.r_[start, len(p)], type=pa.int64()), item)
+    joined = pa.concat_arrays([empty, pc.binary_join(lists, pa.scalar(";", type=pa.large_string()))])
+    pos = np.zeros(n, dtype=np.int64)
+    pos[p[start]] = np.arange(1, start.size + 1)
+    return joined.take(pa.array(pos))
 
 
 class Checker:
