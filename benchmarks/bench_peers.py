@@ -15,8 +15,9 @@
    DuckDB (``read_csv`` → join → ``COPY … TO`` CSV), and the floor: pyarrow reading the same file
    and writing the same columns back, with no work in between.
 
-Each figure is printed with its ratio to qpvgeo's, measured in this run; the machine is printed
-first.
+Each figure is the median of ``--repeat`` runs (3 by default: this machine's timings vary by
+tens of percent from one run to the next), printed with its ratio to qpvgeo's, measured in this
+run; the machine is printed first.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ from qpvgeo.perimeters import load_perimeters  # noqa: E402
 
 BAND = 300.0
 L93_SCALE_ERROR = 0.003  # Lambert-93's scale factor lies within 0.99905-1.0030 in mainland France
+
+
+def timed(job, repeat: int):
+    """(median seconds, last result) of ``repeat`` runs of ``job()``."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = job()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out
 
 
 def duckdb_connection():
@@ -108,7 +119,7 @@ def compare(ours: np.ndarray, our_d: np.ndarray, theirs: np.ndarray, their_d: np
     return f"{diff.size} ({int(limit.sum())} at the limit, {int(outline.sum())} on an outline, {other} other)"
 
 
-def eligibility(layers, sizes, gpd_max, con) -> list[dict]:
+def eligibility(layers, sizes, gpd_max, con, repeat) -> list[dict]:
     rows = []
     for lname, layer in layers.items():
         t0 = time.perf_counter()
@@ -120,12 +131,9 @@ def eligibility(layers, sizes, gpd_max, con) -> list[dict]:
         duckdb_eligibility(con, *warm)
         for n in sizes:
             lon, lat = _bench.points(n, layer, seed=1)
-            t0 = time.perf_counter()
-            ours = checker.check_lonlat(lon, lat, with_quartiers=False)
-            t_q = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            d_status, d_dist = duckdb_eligibility(con, lon, lat)
-            t_d = time.perf_counter() - t0
+            t_q, ours = timed(lambda c=checker, lon=lon, lat=lat: c.check_lonlat(lon, lat, with_quartiers=False),
+                              repeat)
+            t_d, (d_status, d_dist) = timed(lambda lon=lon, lat=lat: duckdb_eligibility(con, lon, lat), repeat)
             differ = compare(qpvgeo_status(ours), ours.distance_m, d_status, d_dist)
             row = {"layer": lname, "points": f"{n:,}", "qpvgeo s": f"{t_q:.2f}", "duckdb s": f"{t_d:.2f}",
                    "duckdb/qpvgeo": f"{t_d / t_q:.2f}", "geopandas s": "-", "geopandas/qpvgeo": "-",
@@ -172,7 +180,7 @@ def duckdb_batch(con, src: Path, dst: Path) -> None:
     ) TO '{dst}' (HEADER, DELIMITER ';')""")
 
 
-def batch(sizes, con) -> list[dict]:
+def batch(sizes, con, repeat) -> list[dict]:
     from qpvgeo.batch import check_file
 
     checker = Checker(load_perimeters())
@@ -190,10 +198,12 @@ def batch(sizes, con) -> list[dict]:
                     ("duckdb", lambda d, src=src: duckdb_batch(con, src, d)))
             for name, job in jobs:
                 dst = Path(tmp) / f"out-{name}-{n}.csv"
-                t0 = time.perf_counter()
-                job(dst)
-                t[name] = time.perf_counter() - t0
-                dst.unlink()
+
+                def once(job=job, dst=dst):
+                    job(dst)
+                    dst.unlink()
+
+                t[name], _ = timed(once, repeat)
             row = {"rows": f"{n:,}", "file MB": f"{mb:.0f}", "qpvgeo s": f"{t['qpvgeo']:.2f}",
                    "duckdb s": f"{t['duckdb']:.2f}", "floor s": f"{t['floor']:.2f}",
                    "duckdb/qpvgeo": f"{t['duckdb'] / t['qpvgeo']:.2f}",
@@ -210,6 +220,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--quartiers", type=int, default=1600)
     ap.add_argument("--geopandas-max", type=int, default=100_000, help="run geopandas only up to this many points")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each job; the median is printed")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     con = duckdb_connection()
@@ -220,10 +231,10 @@ def main() -> None:
     layers = {"64 QPV (62)": load_perimeters(),
               f"{args.quartiers} quartiers (France)": _bench.national_layer(args.quartiers, seed=0)}
     print("eligibility core (status; nearest quartier within 300 m; qpvgeo also beyond it)")
-    rows = eligibility(layers, args.points, args.geopandas_max, con)
+    rows = eligibility(layers, args.points, args.geopandas_max, con, args.repeat)
     print("\n" + table(rows))
     print("\nbatch CSV end to end (read, classify, write; 64 QPV)")
-    brows = batch(args.rows, con)
+    brows = batch(args.rows, con, args.repeat)
     print("\n" + table(brows))
 
 

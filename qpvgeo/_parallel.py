@@ -1,13 +1,31 @@
-"""Vectorised work split over threads: shapely's, numpy's and scipy's vectorised functions
-release the GIL, so slices of the same arrays run on every core (the ``threads`` setting)."""
+"""Vectorised work split over threads: shapely's, numpy's and pyproj's vectorised functions
+release the GIL, so slices of the same arrays run on every core (the ``threads`` setting).
+
+The threads live as long as the process (one pool per use and size): a thread keeps the pyproj
+objects it made (:func:`qpvgeo.crs.transformer`) and the OpenMP team of its k-d tree queries,
+instead of making and destroying them for every call."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 MIN_SLICE = 25_000  # below this a thread costs more than it saves
+
+_POOLS: dict = {}
+_LOCK = threading.Lock()
+
+
+def pool(use: str, size: int) -> ThreadPoolExecutor:
+    """The process's pool of ``size`` threads for ``use`` ("slices", "chunks"): separate uses get
+    separate pools, so that a task of one may wait on tasks of the other."""
+    with _LOCK:
+        p = _POOLS.get((use, size))
+        if p is None:
+            p = _POOLS[(use, size)] = ThreadPoolExecutor(size, thread_name_prefix=f"qpvgeo-{use}")
+        return p
 
 
 def chunked(fn, *arrays, threads: int | None = None):
@@ -20,6 +38,5 @@ def chunked(fn, *arrays, threads: int | None = None):
     if t <= 1:
         return fn(*arrays)
     cuts = np.linspace(0, n, t + 1).astype(np.int64)
-    with ThreadPoolExecutor(t) as pool:
-        parts = list(pool.map(lambda ab: fn(*(a[ab[0]:ab[1]] for a in arrays)), zip(cuts[:-1], cuts[1:])))
+    parts = list(pool("slices", t).map(lambda ab: fn(*(a[ab[0]:ab[1]] for a in arrays)), zip(cuts[:-1], cuts[1:])))
     return np.concatenate(parts)

@@ -79,17 +79,15 @@ def sniff_csv(path: Path) -> CsvFormat:
         encoding = "utf-16"  # "Unicode text" as Excel saves it
     else:
         encoding = "utf-8"
-        valid_multibyte = invalid = False
-        dec = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                text = dec.decode(block)
-                if not invalid and _SURROGATES.search(text):
-                    invalid = True
-                if not valid_multibyte and re.search("[\u0080-\udc7f\ue000-\U0010ffff]", text):
-                    valid_multibyte = True
-                if invalid and valid_multibyte:
-                    break
+        invalid = not _strict_utf8(path)
+        valid_multibyte = False
+        if invalid:  # stray bytes: are there also real UTF-8 characters (a mixed file)?
+            dec = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    if re.search("[\u0080-\udc7f\ue000-\U0010ffff]", dec.decode(block)):
+                        valid_multibyte = True
+                        break
         if invalid:
             if valid_multibyte:
                 mixed = True
@@ -125,6 +123,19 @@ def sniff_csv(path: Path) -> CsvFormat:
         header = (header[0][1:],) + header[1:]
     _refuse_duplicates(header, path.name)
     return CsvFormat(encoding, delimiter, header, mixed)
+
+
+def _strict_utf8(path: Path) -> bool:
+    """Whether the whole file decodes as UTF-8 (at the speed of the codec: most files do)."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                dec.decode(block)
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _fix_text(value: str) -> str:

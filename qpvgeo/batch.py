@@ -416,20 +416,24 @@ def _in_order(chunks, checker, options):
             yield _check_chunk(chunk, checker, **options)
         return
     from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(ahead) as pool:
-        queue: deque = deque()
-        try:
-            for chunk in chunks:
-                queue.append(pool.submit(_check_chunk, chunk, checker, **options))
-                if len(queue) > ahead:
-                    yield queue.popleft().result()
-            while queue:
+    from ._parallel import pool
+
+    workers = pool("chunks", ahead)
+    queue: deque = deque()
+    try:
+        for chunk in chunks:
+            queue.append(workers.submit(_check_chunk, chunk, checker, **options))
+            if len(queue) > ahead:
                 yield queue.popleft().result()
-        finally:
-            for f in queue:
-                f.cancel()
+        while queue:
+            yield queue.popleft().result()
+    finally:
+        for f in queue:
+            f.cancel()
+        for f in queue:  # nothing of this file runs on once it is closed
+            if not f.cancelled():
+                f.exception()
 
 
 def _summary(in_path, out_path, rows, statuses, quartiers, checker, located=None) -> dict:
