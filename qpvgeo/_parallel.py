@@ -18,13 +18,15 @@ _POOLS: dict = {}
 _LOCK = threading.Lock()
 
 
-def pool(use: str, size: int) -> ThreadPoolExecutor:
+def pool(use: str, size: int, initializer=None) -> ThreadPoolExecutor:
     """The process's pool of ``size`` threads for ``use`` ("slices", "chunks"): separate uses get
-    separate pools, so that a task of one may wait on tasks of the other."""
+    separate pools, so that a task of one may wait on tasks of the other. ``initializer`` runs
+    once in each thread of the pool when it starts."""
     with _LOCK:
         p = _POOLS.get((use, size))
         if p is None:
-            p = _POOLS[(use, size)] = ThreadPoolExecutor(size, thread_name_prefix=f"qpvgeo-{use}")
+            p = _POOLS[(use, size)] = ThreadPoolExecutor(size, thread_name_prefix=f"qpvgeo-{use}",
+                                                        initializer=initializer)
         return p
 
 

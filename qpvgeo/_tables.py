@@ -393,7 +393,7 @@ def _csv_rows_arrow(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]
 
     def frame(table) -> pd.DataFrame:
         return table.to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string()) else None,
-                               self_destruct=True, split_blocks=True)
+                               split_blocks=True)
 
     got = False
     pending, held = [], 0

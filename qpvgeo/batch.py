@@ -418,8 +418,9 @@ def _in_order(chunks, checker, options):
     from collections import deque
 
     from ._parallel import pool
+    from .eligibility import one_openmp_thread
 
-    workers = pool("chunks", ahead)
+    workers = pool("chunks", ahead, initializer=one_openmp_thread)  # the chunks share the cores
     queue: deque = deque()
     try:
         for chunk in chunks:

@@ -183,6 +183,16 @@ def _kdtree_class():
     return KDTree
 
 
+def one_openmp_thread() -> None:
+    """Let this thread's k-d tree queries run on one core (for threads that already share the
+    cores between them, such as the batch's chunk workers: one OpenMP team each would
+    oversubscribe the machine). Other threads keep theirs."""
+    _kdtree_class()  # the OpenMP library is loaded with pykdtree
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
     dx, dy = bx - ax, by - ay
     den = dx * dx + dy * dy
@@ -391,11 +401,7 @@ class Checker:
                 raise InputError("the coverage layer has no CRS")
             coverage = shapely.union_all(coverage.to_crs(WGS84).geometry.values)
         self.coverage = coverage
-        shapely.prepare(self.coverage)
-        if not self.coverage.is_empty:  # its index built now (by a point inside its envelope: GEOS
-            # builds it only past the envelope test), not by two threads at once
-            inner = shapely.point_on_surface(self.coverage)
-            shapely.contains_xy(self.coverage, inner.x, inner.y)
+        _prepare_for_threads(np.array([self.coverage], dtype=object), probe=1e-5)
         self.zones: list[_Zone] = []
         terr_of_row = np.array([_territory_key(d, g) for d, g in zip(deps, wgs.geometry)], dtype=object)
         for t in TERRITORIES:
@@ -417,12 +423,10 @@ class Checker:
         geoms = z.geoms
         k = _index_cache.key(z.territory.key, geoms, z.band_mask, self.rule.band_m)
         got = _index_cache.load(k)
-        shapely.prepare(geoms)
-        # GEOS builds a prepared geometry's index on its first test: do it here, in one thread,
-        # before chunks are classified in several
-        c = shapely.get_coordinates(shapely.point_on_surface(geoms))
-        for g, (px, py) in zip(geoms, c):
-            shapely.intersects_xy(g, px, py)
+        _prepare_for_threads(geoms, probe=1.0)
+        # GEOS builds an STRtree on its first query: here, in one thread (with the index read from
+        # the disk the tree was otherwise first queried by two chunks at once: a corrupted heap)
+        z.tree.query(shapely.points(shapely.get_coordinates(geoms[:1])[:1]), predicate="intersects")
         # every distance within the band's reach is exact (decisions and lists of quartiers)
         reach = self.rule.band_m * _K_MARGIN + 2.0
         if got is not None:
@@ -879,6 +883,27 @@ class Checker:
         order = within[np.argsort(d[within], kind="stable")]
         out["quartiers"] = [self._quartier(self.codes[zone.index[reach[i]]], round(float(d[i]), 2)) for i in order]
         return out
+
+
+def _prepare_for_threads(geoms: np.ndarray, *, probe: float) -> None:
+    """Prepare geometries and build now, in one thread, the indexes GEOS builds on their first
+    use (the point locator and its interval tree, the segment intersection finder, the facet
+    distance index): chunks, server requests and slices of arrays then use them from several
+    threads at once, read-only. ``probe``: the half-side of a small box across each outline, in
+    the geometries' units."""
+    geoms = geoms[~shapely.is_empty(geoms)]
+    if not geoms.size:
+        return
+    shapely.prepare(geoms)
+    inner = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    for g, (px, py) in zip(geoms, inner):  # past the envelope test: the point locator's index
+        shapely.intersects_xy(g, px, py)
+    first = shapely.get_coordinates(geoms, return_index=True)
+    corner = first[0][np.searchsorted(first[1], np.arange(geoms.size))]
+    boxes = shapely.box(corner[:, 0] - probe, corner[:, 1] - probe, corner[:, 0] + probe, corner[:, 1] + probe)
+    shapely.intersects(geoms, boxes)
+    shapely.covers(geoms, boxes)
+    shapely.dwithin(geoms, shapely.points(corner + 3 * probe), probe)
 
 
 def _site_geometry(site, crs):

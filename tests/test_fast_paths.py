@@ -203,3 +203,34 @@ def test_distances_and_quartiers_equal_a_brute_force_measure(checker, spread):
     assert (r.code_qp[far] == codes[nearest[far]]).all()
     np.testing.assert_allclose(r.distance_m[far], d[far, nearest[far]], atol=0.05)
     assert len(want) > 1_000 and far.sum() > (100 if spread > 300 else 0)
+
+
+def test_every_lazy_geos_index_is_built_before_threads_use_it(tmp_path, monkeypatch):
+    """GEOS builds an STRtree on its first query and a prepared geometry's indexes on their first
+    test. With the index read from the disk, the quartiers' STRtree was first queried by two
+    chunks at once, which now and then corrupted the heap (seen as an abort when a thread
+    ended). The Checker now queries every tree and tests every prepared geometry itself, in the
+    thread that builds it, whether the index comes from the disk or not."""
+    import shapely
+
+    from qpvgeo import eligibility
+
+    queried = []
+
+    class Tree(shapely.STRtree):
+        def query(self, *a, **k):
+            queried.append(self)
+            return super().query(*a, **k)
+
+    monkeypatch.setattr(eligibility.shapely, "STRtree", Tree)
+    monkeypatch.setenv("QPVGEO_CACHE_DIR", str(tmp_path / "cache"))
+    config.set_settings(None)
+    try:
+        for _ in range(2):  # built, then read from the disk
+            queried.clear()
+            c = Checker(load_perimeters())
+            assert all(z.tree in queried for z in c.zones)
+            assert all(shapely.is_prepared(z.geoms).all() for z in c.zones) and shapely.is_prepared(c.coverage)
+        assert list((tmp_path / "cache" / "index").glob("*.npz"))
+    finally:
+        config.set_settings(None)
