@@ -202,13 +202,13 @@ def scale_factor(crs, lon, lat) -> np.ndarray:
         proj = cache[key] = pyproj.Proj(crs)
     lon = np.atleast_1d(np.asarray(lon, dtype=float))
     lat = np.atleast_1d(np.asarray(lat, dtype=float))
-    if lon.size > 4096:
-        # k varies smoothly: evaluate it on a fine lattice and interpolate
-        if "lambert conic conformal" in (crs.coordinate_operation.method_name.lower()
-                                         if crs.coordinate_operation else ""):
-            return _interp_factor_lat(proj, lon, lat)  # a function of latitude alone
-        return _interp_factor(proj, lon, lat)
-    return np.asarray(proj.get_factors(lon, lat).meridional_scale, dtype=float)
+    # k varies smoothly: evaluated on a fixed fine lattice and interpolated, for one point as for a
+    # million (a point gets the same k whatever else is asked with it: results do not depend on
+    # how a file is cut into chunks)
+    if "lambert conic conformal" in (crs.coordinate_operation.method_name.lower()
+                                     if crs.coordinate_operation else ""):
+        return _interp_factor_lat(proj, lon, lat)  # a function of latitude alone
+    return _interp_factor(proj, lon, lat)
 
 
 def _interp_factor_lat(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -217,8 +217,10 @@ def _interp_factor_lat(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> n
     out = np.full(lat.shape, np.nan)
     if not ok.any():
         return out
-    grid = np.arange(lat[ok].min() - 0.001, lat[ok].max() + 0.002, 0.001)
-    k = np.asarray(proj.get_factors(np.full(grid.size, float(np.median(lon[ok]))), grid).meridional_scale)
+    # nodes on a fixed lattice (multiples of 0.001°, at a fixed longitude): a point gets the same
+    # k whatever the other points of the call, so results do not depend on how a file is cut
+    grid = np.arange(np.floor(lat[ok].min() * 1000) - 1, np.ceil(lat[ok].max() * 1000) + 2) / 1000
+    k = np.asarray(proj.get_factors(np.zeros(grid.size), grid).meridional_scale)
     out[ok] = np.interp(lat[ok], grid, k)
     return out
 
@@ -231,15 +233,16 @@ def _interp_factor(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> np.nd
         return out
     span = max(lon[ok].max() - lon[ok].min(), 0.01) * max(lat[ok].max() - lat[ok].min(), 0.01)
     step = max(0.01, float(np.sqrt(span / 100_000)))  # at most ~100 000 evaluations
-    lo0, la0 = lon[ok].min() - step, lat[ok].min() - step
-    nx = int(np.ceil((lon[ok].max() - lo0) / step)) + 2
-    ny = int(np.ceil((lat[ok].max() - la0) / step)) + 2
-    glon = lo0 + step * np.arange(nx)
-    glat = la0 + step * np.arange(ny)
+    # nodes on a fixed lattice, multiples of the step (see _interp_factor_lat)
+    i0, j0 = np.floor(lon[ok].min() / step) - 1, np.floor(lat[ok].min() / step) - 1
+    nx = int(np.ceil(lon[ok].max() / step) - i0) + 2
+    ny = int(np.ceil(lat[ok].max() / step) - j0) + 2
+    glon = (i0 + np.arange(nx)) * step
+    glat = (j0 + np.arange(ny)) * step
     LON, LAT = np.meshgrid(glon, glat, indexing="ij")
     k = np.asarray(proj.get_factors(LON.ravel(), LAT.ravel()).meridional_scale).reshape(nx, ny)
-    fx = (lon[ok] - lo0) / step
-    fy = (lat[ok] - la0) / step
+    fx = lon[ok] / step - i0
+    fy = lat[ok] / step - j0
     i = np.clip(np.floor(fx).astype(int), 0, nx - 2)
     j = np.clip(np.floor(fy).astype(int), 0, ny - 2)
     tx, ty = fx - i, fy - j
