@@ -36,6 +36,7 @@ VOCABULARY = ("",) + _status.ALL
 assert VOCABULARY[:len(STATUSES)] == tuple(STATUSES)
 _V = {name: np.int8(i) for i, name in enumerate(VOCABULARY)}
 _DECIDED = np.isin(np.asarray(VOCABULARY, dtype=object), _status.DECIDED)
+_PLACED = np.isin(np.asarray(VOCABULARY, dtype=object), _status.PLACED)
 _VOCAB_ARROW = pa.array(VOCABULARY, type=pa.large_string())
 _RANGE_NOTE = ("longitude must be within ±180 and latitude within ±90 (WGS84 degrees); for projected x/y "
                "(e.g. Lambert-93) give their CRS (--crs EPSG:2154, crs='EPSG:2154')")
@@ -71,7 +72,7 @@ def check_table(
         ``geo_label``, ``geo_score``, ``geo_type``.
     """
     chunk = _tables.Chunk(table, *(lonlat if lonlat is not None else (None, None)))
-    frame, _, _ = _check_chunk(chunk, checker, lon_col=lon_col, lat_col=lat_col, crs=crs,
+    frame, *_ = _check_chunk(chunk, checker, lon_col=lon_col, lat_col=lat_col, crs=crs,
                                address_cols=address_cols, citycode_col=citycode_col,
                                postcode_col=postcode_col, geocoder=geocoder)
     return frame
@@ -79,9 +80,10 @@ def check_table(
 
 def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_col=None, crs=None,
                  address_cols=None, citycode_col=None, postcode_col=None, geocoder=None):
-    """(result frame, lon, lat) of one chunk: the decision for every row, in order. Statuses are
-    integers (:data:`VOCABULARY`) until the columns are made; the result columns are Arrow text,
-    written as they are."""
+    """(result frame, lon, lat, counts) of one chunk: the decision for every row, in order, and
+    the rows per status and per quartier (placed rows) of the summary. Statuses are integers
+    (:data:`VOCABULARY`) until the columns are made; the result columns are Arrow text, written
+    as they are."""
     table = chunk.frame
     _tables.check_columns_free(table.columns, RESULT_COLUMNS, path_name="the input")
     n = len(table)
@@ -150,13 +152,28 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     out["qpv_status"] = _text(_VOCAB_ARROW.take(pa.array(status)))
     out["qpv_eligible"] = pd.arrays.BooleanArray(np.asarray(yes == True)[status],  # noqa: E712 (an object array)
                                                  np.asarray([v is None for v in yes])[status])
+    at = pa.array(row + 1)
     for name, values in (("qpv_code", checker.codes), ("qpv_nom", checker.names), ("qpv_classe", checker.classes)):
         column = pa.array(np.r_[np.array([""], dtype=object), values], type=pa.large_string())
-        out[name] = _text(column.take(pa.array(row + 1)))
+        out[name] = _text(column.take(at))
     out["qpv_distance_m"] = dist
     out["qpv_quartiers"] = _text(quart)
-    out["qpv_note"] = _text(pa.array(note, type=pa.large_string()))
-    return out, lon, lat
+    out["qpv_note"] = _text(_sparse_text(note))
+    per_status = np.bincount(status, minlength=len(VOCABULARY))
+    placed = row[_PLACED[status]]
+    per_row = np.bincount(placed, minlength=len(checker.codes)) if placed.size else np.zeros(0, dtype=np.int64)
+    counts = ({VOCABULARY[i]: int(per_status[i]) for i in np.flatnonzero(per_status)},
+              {checker.codes[i]: int(per_row[i]) for i in np.flatnonzero(per_row)})
+    return out, lon, lat, counts
+
+
+def _sparse_text(values: np.ndarray):
+    """An Arrow text array of an object array of mostly empty strings (notes), made from the
+    others only."""
+    filled = np.flatnonzero(values.astype(bool))
+    pos = np.zeros(values.size, dtype=np.int64)
+    pos[filled] = np.arange(1, filled.size + 1)
+    return pa.array([""] + list(values[filled]), type=pa.large_string()).take(pa.array(pos))
 
 
 def _text(values):
@@ -373,11 +390,11 @@ def check_file(
                                                   robust=True, sheet=sheet) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))
                     with writer:  # on any failure its handles are closed before the partial file goes
-                        for res, lon, lat in _in_order(_limited(chunks, max_rows, path.name), checker, options):
+                        for res, lon, lat, (per_status, per_quartier) in _in_order(
+                                _limited(chunks, max_rows, path.name), checker, options):
                             rows += len(res)
-                            statuses.update(res["qpv_status"].value_counts().to_dict())
-                            placed = res["qpv_status"].isin(_status.PLACED)
-                            quartiers.update(res.loc[placed, "qpv_code"].value_counts().to_dict())
+                            statuses.update(per_status)
+                            quartiers.update(per_quartier)
                             writer.write(res, lon, lat)
                             bar.update(len(res))
                             if on_progress is not None:
