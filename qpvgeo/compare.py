@@ -33,8 +33,9 @@ def _ground_area_ha(geoms: np.ndarray, crs) -> np.ndarray:
     if not len(geoms):
         return np.zeros(0)
     c = gpd.GeoSeries(shapely.centroid(geoms), crs=crs).to_crs(WGS84)
-    k = scale_factor(crs, c.x.to_numpy(), c.y.to_numpy())
-    return shapely.area(geoms) / k**2 / 10_000
+    k = scale_factor(crs, c.x.to_numpy(), c.y.to_numpy())  # NaN for an empty geometry (no centroid)
+    area = shapely.area(geoms)
+    return np.where(area > 0, area / k**2, 0.0) / 10_000
 
 
 def compare(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, *, carreaux=None, min_overlap: float = 0.01,
