@@ -425,13 +425,18 @@ def _in_order(chunks, checker, options):
     """``_check_chunk`` over the chunks, the next ones classified while the current one is
     written (the ``threads`` setting; geocoded files one chunk at a time, the geocoder paces
     itself): results come back in the input's order, with at most ``threads`` + 1 chunks held."""
+    import itertools
+
     from . import config
 
     ahead = config.threads() if options.get("geocoder") is None else 1
-    if ahead <= 1:
-        for chunk in chunks:
+    chunks = iter(chunks)
+    first = list(itertools.islice(chunks, 2))
+    if ahead <= 1 or len(first) < 2:  # one chunk (a small file): classified here, on every core
+        for chunk in itertools.chain(first, chunks):
             yield _check_chunk(chunk, checker, **options)
         return
+    chunks = itertools.chain(first, chunks)
     from collections import deque
 
     from ._parallel import pool
