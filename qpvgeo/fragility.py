@@ -70,7 +70,10 @@ def assign_communes(carreaux: gpd.GeoDataFrame, *, communes: gpd.GeoDataFrame | 
         insee[several] = lc[several].str[:5]
     out["insee"] = insee.to_numpy()
     lookup = pd.Series(table["siren_epci"].to_numpy(), index=table["insee"].to_numpy())
-    out["epci"] = out["insee"].map(lookup).fillna("").to_numpy(dtype=object)
+    # each commune looked up once (some 35 000), not each of millions of carreaux
+    codes, uniques = pd.factorize(out["insee"])
+    epci = pd.Series(uniques).map(lookup).fillna("").to_numpy(dtype=object)
+    out["epci"] = np.r_[epci, np.array([""], dtype=object)][codes]  # code -1 (none) takes the ""
     return out
 
 
@@ -492,8 +495,15 @@ def _against_the_qpv_rule(zt: gpd.GeoDataFrame, perimeters, carreaux) -> None:
 
 def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
     recs = []
-    for r in pd.DataFrame(zt.drop(columns="geometry")).to_dict("records"):
-        r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+    table = pd.DataFrame(zt.drop(columns="geometry"))
+    maybe_nan = [c for c in table.columns if table[c].dtype.kind in "fO"]
+    for c in maybe_nan:  # NaN becomes None column by column, not value by value
+        missing = table[c].isna().to_numpy()
+        if missing.any():
+            values = table[c].to_numpy(dtype=object).copy()
+            values[missing] = None
+            table[c] = pd.Series(values, index=table.index, dtype=object)
+    for r in table.to_dict("records"):
         r["rate"] = round(r["rate"], 4)
         r["ratio"] = round(r["ratio"], 3)
         r["inside_qpv"] = bool(r["inside_qpv"])
