@@ -436,8 +436,8 @@ class Checker:
         z.tree.query(shapely.points(shapely.get_coordinates(geoms[:1])[:1]), predicate="intersects")
         # every distance within the band's reach is exact (decisions and lists of quartiers)
         reach = self.rule.band_m * _K_MARGIN + 2.0
-        if got is not None:
-            exact = max(float(got["exact"]), reach)
+        if got is not None:  # saved with its exact reach (the key holds the band distance)
+            exact = float(got["exact"])
             z.outline = _Outline(got["coords"], got["ring"], got["owner"], float(got["step"]), exact)
             if "b_coords" in got:
                 z.band_outline = _Outline(got["b_coords"], got["b_ring"], got["b_owner"], float(got["step"]), exact)
@@ -559,22 +559,24 @@ class Checker:
                               for j in range(3))
             return _Codes(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("status", "row", "dist")),
                           pairs=pairs)
-        if lon.size < _SORT_FROM:
-            return self._classify(lon, lat, with_quartiers)
         # near points together: the trees' searches then share their paths (same answers, in order)
-        order = _morton_order(lon, lat)
-        r = self._classify(lon[order], lat[order], with_quartiers)
-        back = np.empty_like(order)
-        back[order] = np.arange(order.size)
+        order = _morton_order(lon, lat) if lon.size >= _SORT_FROM else None
+        r = self._classify(lon, lat, with_quartiers) if order is None else self._classify(
+            lon[order], lat[order], with_quartiers)
         pairs = None
-        if r.pairs is not None:
-            pp = order[r.pairs[0]]
+        if r.pairs is not None:  # by point in the caller's order, nearest first
+            pp = r.pairs[0] if order is None else order[r.pairs[0]]
             o = np.lexsort((r.pairs[2], pp))
             pairs = (pp[o], r.pairs[1][o], r.pairs[2][o])
+        if order is None:
+            return _Codes(r.status, r.row, r.dist, pairs)
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
         return _Codes(r.status[back], r.row[back], r.dist[back], pairs)
 
     def _classify(self, lon: np.ndarray, lat: np.ndarray, with_quartiers: bool) -> _Codes:
-        """:meth:`codes_lonlat` for one block of points, in the order given."""
+        """:meth:`codes_lonlat` for one block of points, in the order given (its pairs unsorted:
+        the caller sorts them once)."""
         n = lon.size
         status = np.full(n, _ST["outside_territory"], dtype=np.int8)
         row = np.full(n, -1, dtype=np.int64)  # row of the reported quartier in self.perimeters
@@ -608,9 +610,7 @@ class Checker:
             if quartiers:
                 pp, qq, dd = (np.concatenate([q[j] for q in quartiers]) for j in range(3))
                 keep = ~nodata[pp]
-                pp, qq, dd = pp[keep], qq[keep], dd[keep]
-                order = np.lexsort((dd, pp))
-                pairs = (pp[order], qq[order], dd[order])
+                pairs = (pp[keep], qq[keep], dd[keep])
             else:
                 pairs = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0))
         return _Codes(status, row, dist, pairs)
