@@ -5,8 +5,11 @@
     python benchmarks/bench_fragility.py --carreaux 500000
 
 The grid is generated once (INSEE parquet form, with lcog_geo, and its commune → EPCI table),
-then a fresh process times: reading it, the reference rate of every EPCI, the flags, the zones
-(grid indices), and writing fragilite.gpkg, zones.csv, fragilite.tif; it reports its peak memory.
+then a fresh process times what `qpvgeo fragility --all-epci -o` does: reading it (without
+squares, as the command does), the reference rate of every EPCI, the flags, the zones (grid
+indices; squares for the flagged carreaux only), and writing carreaux.parquet and zones.parquet
+(GeoParquet), zones.csv, fragilite.tif and summary.json; then, apart, the same with
+fragilite.gpkg (--gpkg). It reports its peak memory.
 The baseline groups the same flagged carreaux by pairwise geometry tests (sjoin "touches").
 """
 
@@ -27,27 +30,31 @@ from _common import peak_rss_mb
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import synthetic as _bench
-from qpvgeo.carreaux import load_carreaux
+from qpvgeo.carreaux import load_carreaux, with_squares
 from qpvgeo.fragility import fragility, group
 from qpvgeo.outputs import write_fragility
 from qpvgeo.territory import load_membership
-grid_path, membership_path, outdir = sys.argv[1:4]
+grid_path, membership_path, outdir, layer_path = sys.argv[1:5]
+perimeters = None
+if layer_path:
+    import geopandas as gpd
+    perimeters = gpd.read_parquet(layer_path)
 t = {}
 t0 = time.perf_counter()
-grid = load_carreaux(grid_path)
+grid = load_carreaux(grid_path, geometry=False)  # as `qpvgeo fragility` reads it: no squares yet
 t["read"] = time.perf_counter() - t0
 t1 = time.perf_counter()
-res = fragility(grid, membership=load_membership(membership_path))  # every EPCI of the grid
+res = fragility(grid, membership=load_membership(membership_path), perimeters=perimeters)  # every EPCI
 t["compute"] = time.perf_counter() - t1
 t2 = time.perf_counter()
-write_fragility(res, outdir, gpkg=False)  # what `fragility --all-epci -o` writes
+write_fragility(res, outdir, gpkg=False, overwrite=True)  # what `fragility --all-epci -o` writes
 t["write"] = time.perf_counter() - t2
 t["total"] = time.perf_counter() - t0
 t5 = time.perf_counter()
-write_fragility(res, outdir + "-gpkg")  # with the GeoPackage, on request (--gpkg)
+write_fragility(res, outdir + "-gpkg", overwrite=True)  # with the GeoPackage, on request (--gpkg)
 t["write_with_gpkg"] = time.perf_counter() - t5
 peak = peak_rss_mb()
-flagged = res.carreaux[res.carreaux["flagged"]]
+flagged = with_squares(res.table, res.table["flagged"].to_numpy(dtype=bool))
 t3 = time.perf_counter()
 group(flagged, partition=flagged["epci"].to_numpy())
 t["group_index"] = time.perf_counter() - t3
@@ -71,15 +78,23 @@ def main() -> None:
         grid, membership = _bench.national_grid(args.carreaux, seed=args.seed)
         grid.to_parquet(Path(tmp) / "carreaux.parquet")
         membership.to_csv(Path(tmp) / "epcicom.csv", index=False)
-        r = run_child(CHILD, Path(tmp) / "carreaux.parquet", Path(tmp) / "epcicom.csv", Path(tmp) / "out")
+        _bench.national_layer(1600).to_parquet(Path(tmp) / "quartiers.parquet")
+        runs = {}
+        for name, layer in (("without perimeters", ""), ("with 1 600 quartiers", Path(tmp) / "quartiers.parquet")):
+            runs[name] = run_child(CHILD, Path(tmp) / "carreaux.parquet", Path(tmp) / "epcicom.csv",
+                                   Path(tmp) / "out", layer)
         sizes = {p.name: p.stat().st_size / 1e6 for p in (Path(tmp) / "out-gpkg").iterdir()}
-    t = r["t"]
+    r = runs["without perimeters"]
     print(f"{r['carreaux']:,} carreaux, {r['epci']:,} EPCI, {r['flagged']:,} flagged carreaux, {r['zones']:,} zones\n")
-    print(table([{"step": k, "seconds": f"{v:.1f}"} for k, v in t.items()
-                 if not k.startswith("group") and k != "write_with_gpkg"]))
-    print(f"(writing with the GeoPackage as well, --gpkg: {t['write_with_gpkg']:.1f} s)")
-    print(f"\npeak memory: {r['peak_mb']:,.0f} MB")
+    steps = [k for k in r["t"] if not k.startswith("group") and k != "write_with_gpkg"]
+    print(table([{"step": k, **{name: f"{x['t'][k]:.1f}" for name, x in runs.items()}} for k in steps]))
+    print("(the second: each zone's share in the QPV, whether it lies inside, its nearest quartier and its distance, "
+          "and that quartier's population, against a layer of 1 600 quartiers spread over France)")
+    for name, x in runs.items():
+        print(f"{name}: writing with the GeoPackage as well (--gpkg) {x['t']['write_with_gpkg']:.1f} s, "
+              f"peak memory {x['peak_mb']:,.0f} MB")
     print("outputs: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in sorted(sizes.items())))
+    t = r["t"]
     print(f"\ngrouping the flagged carreaux: grid indices {t['group_index']:.2f} s, pairwise geometry "
           f"(baseline) {t['group_geometry']:.2f} s: {t['group_geometry'] / t['group_index']:.0f}x")
 

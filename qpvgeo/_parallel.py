@@ -19,7 +19,7 @@ _LOCK = threading.Lock()
 
 
 def pool(use: str, size: int, initializer=None) -> ThreadPoolExecutor:
-    """The process's pool of ``size`` threads for ``use`` ("slices", "chunks"): separate uses get
+    """The process's pool of ``size`` threads for ``use`` ("slices", "chunks", "writers"): separate uses get
     separate pools, so that a task of one may wait on tasks of the other. ``initializer`` runs
     once in each thread of the pool when it starts."""
     with _LOCK:

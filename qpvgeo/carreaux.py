@@ -59,6 +59,61 @@ def squares(x_ll: np.ndarray, y_ll: np.ndarray, cell_m: float = 200.0) -> np.nda
     return _parallel.chunked(lambda a, b, w: shapely.box(a, b, a + w, b + w), x, y, c)
 
 
+def grid_crs(carreaux: pd.DataFrame):
+    """The CRS of a table of carreaux: its geometry's, or the one its ids name (``attrs["crs"]``)
+    when it was read without squares (``load_carreaux(geometry=False)``)."""
+    crs = getattr(carreaux, "crs", None) if isinstance(carreaux, gpd.GeoDataFrame) else None
+    return crs if crs is not None else carreaux.attrs.get("crs")
+
+
+def with_squares(carreaux: pd.DataFrame, rows=None) -> gpd.GeoDataFrame:
+    """The carreaux (``rows`` of them: a boolean mask or positions, default all) as a
+    GeoDataFrame whose geometry is each carreau's square, built from its id (none for an
+    ``invalid_id``). A frame that already has its squares is returned as it is (or sliced)."""
+    frame = carreaux if rows is None else carreaux.iloc[np.flatnonzero(rows) if np.asarray(rows).dtype == bool
+                                                          else np.asarray(rows)]
+    if isinstance(frame, gpd.GeoDataFrame) and getattr(frame, "_geometry_column_name", None) in frame.columns:
+        return frame
+    ok = (frame["id_status"] != "invalid_id").to_numpy()
+    geom = np.full(len(frame), None, dtype=object)
+    if ok.any():
+        geom[ok] = squares(frame["x_ll"].to_numpy()[ok], frame["y_ll"].to_numpy()[ok], frame["cell_m"].to_numpy()[ok])
+    out = gpd.GeoDataFrame(frame, geometry=geom, crs=grid_crs(carreaux))
+    out.attrs = dict(carreaux.attrs)
+    out.attrs.pop("crs", None)
+    return out
+
+
+_WKB_SQUARE = np.dtype([("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4"), ("xy", "<f8", (10,))])
+
+
+def square_wkb(carreaux: pd.DataFrame):
+    """Each carreau's square as ISO WKB (a pyarrow binary array, null for an ``invalid_id``),
+    written from the corner coordinates with numpy: byte for byte what ``shapely.to_wkb`` gives
+    for ``shapely.box`` (tested), without making 2.3 million shapely objects first."""
+    import pyarrow as pa
+
+    ok = (carreaux["id_status"] != "invalid_id").to_numpy()
+    x = carreaux["x_ll"].to_numpy(dtype=float)[ok]
+    y = carreaux["y_ll"].to_numpy(dtype=float)[ok]
+    c = carreaux["cell_m"].to_numpy(dtype=float)[ok]
+    rec = np.empty(len(x), dtype=_WKB_SQUARE)
+    rec["order"], rec["type"], rec["rings"], rec["points"] = 1, 3, 1, 5  # little endian, Polygon, 1 ring, 5 points
+    xy = rec["xy"]
+    # shapely.box's ring: (x1, y0), (x1, y1), (x0, y1), (x0, y0), back to (x1, y0)
+    xy[:, 0], xy[:, 1], xy[:, 2], xy[:, 3] = x + c, y, x + c, y + c
+    xy[:, 4], xy[:, 5], xy[:, 6], xy[:, 7] = x, y + c, x, y
+    xy[:, 8], xy[:, 9] = x + c, y
+    size = _WKB_SQUARE.itemsize
+    lengths = np.where(ok, size, 0)
+    offsets = np.zeros(len(ok) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    validity = None if ok.all() else pa.array(ok).buffers()[1]
+    return pa.Array.from_buffers(pa.large_binary(), len(ok), [validity, pa.py_buffer(offsets),
+                                                               pa.py_buffer(rec.view(np.uint8))],
+                                 null_count=int((~ok).sum()))
+
+
 class _Extent:
     """A filter box: given in the grid's CRS (``bbox``), or built from a layer in any CRS
     (``around``, plus ``margin_m``) once the grid's own CRS is known (from its ids or its layer)."""
@@ -94,6 +149,7 @@ def load_carreaux(
     layer: str | None = None,
     settings: Settings | None = None,
     chunk_rows: int = 500_000,
+    geometry: bool = True,
 ) -> gpd.GeoDataFrame:
     """Read Filosofi 200 m carreaux.
 
@@ -113,6 +169,10 @@ def load_carreaux(
     communes
         Keep only carreaux whose ``lcog_geo`` names one of these INSEE codes (ignored when the file
         has no ``lcog_geo``; use ``bbox`` then).
+    geometry
+        False: a plain DataFrame without the squares (its CRS in ``attrs["crs"]``), which is all
+        :func:`qpvgeo.fragility.fragility` needs; it builds squares only where a result needs
+        them (:func:`with_squares`). Building 2.3 million squares costs seconds and 700 MB.
 
     Returns
     -------
@@ -125,22 +185,22 @@ def load_carreaux(
         source, vintage=vintage, settings=s, official=filosofi_source,
         embedded=(_data.FILOSOFI_2021_CAPSO, 2021, "embedded: INSEE Filosofi 2021, CA du Pays de Saint-Omer"),
         what="carreaux (give a Filosofi CSV, GPKG, parquet or ZIP)")
-    return _read(path, _Extent(bbox, around, margin_m), communes, layer, s, chunk_rows, label=label,
-                 vintage=vintage)
+    table = _read(path, _Extent(bbox, around, margin_m), communes, layer, s, chunk_rows, label=label,
+                  vintage=vintage)
+    return with_squares(table) if geometry else table
 
 
-def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -> gpd.GeoDataFrame:
+def _read(path: Path, bbox, communes, layer, s, chunk_rows, *, label, vintage) -> pd.DataFrame:
     ext = path.suffix.lower()
     if ext in (".zip", ".7z"):
         path = _extract_grid_file(path, layer, s)
         ext = path.suffix.lower()
     if ext in (".csv", ".txt"):
-        df = _read_csv(path, bbox, communes, chunk_rows)
-        gdf = _with_geometry(df)
+        gdf = _typed(_read_csv(path, bbox, communes, chunk_rows))
     elif ext == ".gpkg":
         gdf = _read_gpkg(path, bbox, communes, layer)
     elif ext == ".parquet":
-        gdf = _with_geometry(_read_parquet(path, bbox, communes))
+        gdf = _typed(_read_parquet(path, bbox, communes))
     else:
         raise InputError(f"cannot read carreaux from {path.name}: give a .csv, .gpkg, .parquet or .zip file")
     gdf.attrs["source"] = label
@@ -245,12 +305,14 @@ def _read_parquet(path: Path, bbox, communes) -> pd.DataFrame:
     from tqdm.auto import tqdm
 
     pf = pq.ParquetFile(path)
+    # the squares are rebuilt from the ids: a geometry column is not even decoded
+    columns = [c for c in pf.schema_arrow.names if c.lower() not in ("geometry", "geom")]
+    if not bbox and communes is None:  # the whole file: one multithreaded read
+        return _normalise_columns(pq.read_table(path, columns=columns).to_pandas())
     parts = []
     with tqdm(total=pf.metadata.num_rows, unit=" carreaux", desc=path.name, disable=None, leave=False) as bar:
-        for batch in pf.iter_batches(batch_size=500_000):
-            df = _normalise_columns(batch.to_pandas())
-            df = df.drop(columns=[c for c in ("geometry", "geom") if c in df.columns])
-            parts.append(_filter(df, bbox, communes))
+        for batch in pf.iter_batches(batch_size=500_000, columns=columns):
+            parts.append(_filter(_normalise_columns(batch.to_pandas()), bbox, communes))
             bar.update(batch.num_rows)
     return pd.concat(parts, ignore_index=True)
 
@@ -280,11 +342,19 @@ def _read_gpkg(path: Path, bbox, communes, layer) -> gpd.GeoDataFrame:
     df = _normalise_columns(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)))
     if where is not None:  # LIKE may match across two concatenated codes: filter exactly
         df = _filter(df, None, communes)
-    return _with_geometry(df, crs_hint=crs)
+    return _typed(df, crs_hint=crs)
+
+
+ID_STATUSES = ("ok", "invalid_id", "duplicate")
 
 
 def _with_geometry(df: pd.DataFrame, crs_hint=None) -> gpd.GeoDataFrame:
     """Typed columns, parsed ids and squares; unparseable ids get ``id_status`` invalid_id."""
+    return with_squares(_typed(df, crs_hint))
+
+
+def _typed(df: pd.DataFrame, crs_hint=None) -> pd.DataFrame:
+    """Typed columns and parsed ids, ``id_status``, the CRS in ``attrs["crs"]``; no squares."""
     df = df.reset_index(drop=True).copy()
     for c in NUMERIC:
         if c in df.columns and not pd.api.types.is_numeric_dtype(df[c]):
@@ -303,7 +373,7 @@ def _with_geometry(df: pd.DataFrame, crs_hint=None) -> gpd.GeoDataFrame:
     if not ok.all():
         bad = df.loc[~ok, "idcar_200m"].head(3).tolist()
         log.warning("%d carreau id(s) do not parse (e.g. %s): kept with id_status=invalid_id", (~ok).sum(), bad)
-    dup = (ok & df["idcar_200m"].astype(str).str.strip().duplicated()).to_numpy()
+    dup = ok.to_numpy() & _repeated(ids, df["idcar_200m"])
     if dup.any():
         log.warning("%d carreau(x) appear more than once (e.g. %s): counted once, the copies kept with "
                     "id_status=duplicate", dup.sum(), df.loc[dup, "idcar_200m"].head(3).tolist())
@@ -311,9 +381,25 @@ def _with_geometry(df: pd.DataFrame, crs_hint=None) -> gpd.GeoDataFrame:
     df["x_ll"] = ids["x_ll"]
     df["y_ll"] = ids["y_ll"]
     df["cell_m"] = ids["cell_m"]
-    df["id_status"] = np.where(ok, np.where(dup, "duplicate", "ok"), "invalid_id")
-    geom = np.full(len(df), None, dtype=object)
-    if ok.any():
-        geom[ok.to_numpy()] = squares(ids.loc[ok, "x_ll"].to_numpy(), ids.loc[ok, "y_ll"].to_numpy(),
-                                      ids.loc[ok, "cell_m"].to_numpy())
-    return gpd.GeoDataFrame(df, geometry=geom, crs=f"EPSG:{epsg}")
+    codes = np.where(ok.to_numpy(), np.where(dup, 2, 0), 1).astype(np.int8)
+    df["id_status"] = pd.Categorical.from_codes(codes, categories=list(ID_STATUSES))
+    df.attrs = {"crs": f"EPSG:{epsg}"}
+    return df
+
+
+def _repeated(ids: pd.DataFrame, raw: pd.Series) -> np.ndarray:
+    """True for the second and later carreaux of the same square (same grid, size and corner),
+    however its id is spelled: on one integer per square where the corner fits (every INSEE
+    grid), else on the trimmed id."""
+    x, y, cell, epsg = (ids[k].to_numpy() for k in ("x_ll", "y_ll", "cell_m", "epsg"))
+    ok = ~(np.isnan(x) | np.isnan(y) | np.isnan(cell))
+    if not ok.any():
+        return np.zeros(len(ids), dtype=bool)
+    small = (x[ok] >= 0).all() and (y[ok] >= 0).all() and (x[ok] < 2 ** 26).all() and (y[ok] < 2 ** 26).all()
+    one_grid = len(np.unique(epsg[ok])) == 1 and len(np.unique(cell[ok])) == 1
+    if not (small and one_grid):
+        return raw.astype(str).str.strip().duplicated().to_numpy()
+    key = np.full(len(ids), -1, dtype=np.int64)
+    key[ok] = (x[ok].astype(np.int64) << 26) | y[ok].astype(np.int64)
+    dup = pd.Series(key).duplicated().to_numpy()
+    return dup & ok

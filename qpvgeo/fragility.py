@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +26,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .carreaux import grid_crs, squares, with_squares
 from .crs import metric_crs, scale_factor
 from .errors import DataError, InputError, NotFoundError
 from .rules import FragilityRule  # noqa: F401  (part of this module's API)
@@ -34,66 +35,126 @@ from .territory import communes_of_epci, epci_name, load_communes, load_membersh
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class FragilityResult:
-    carreaux: gpd.GeoDataFrame
-    zones: gpd.GeoDataFrame
-    summary: dict = field(default_factory=dict)
+    """What :func:`fragility` found: ``carreaux`` (one row per carreau, a GeoDataFrame of their
+    squares), ``zones`` (a GeoDataFrame) and ``summary`` (a dict).
+
+    The squares of millions of carreaux cost seconds and hundreds of MB, and only the flagged
+    ones are needed to draw the zones: ``table`` is the same per-carreau table without them,
+    which the writers use; ``carreaux`` builds the squares on first use."""
+
+    def __init__(self, carreaux: pd.DataFrame, zones: gpd.GeoDataFrame, summary: dict | None = None):
+        self._table = carreaux
+        self._carreaux = None
+        self.zones = zones
+        self.summary = summary if summary is not None else {}
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per carreau, with or without its square (``attrs["crs"]`` names the CRS)."""
+        return self._table
+
+    @property
+    def carreaux(self) -> gpd.GeoDataFrame:
+        if self._carreaux is None:
+            self._carreaux = with_squares(self._table)
+        return self._carreaux
+
+    @carreaux.setter
+    def carreaux(self, value) -> None:
+        self._table, self._carreaux = value, None
+
+    def __repr__(self) -> str:
+        return (f"FragilityResult({len(self._table)} carreaux, {len(self.zones)} zones, "
+                f"{self.summary.get('flagged_carreaux', 0)} flagged)")
 
 
 # ------------------------------------------------------------------------- carreaux → EPCI
-def assign_communes(carreaux: gpd.GeoDataFrame, *, communes: gpd.GeoDataFrame | None = None,
-                    membership: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+def assign_communes(carreaux: pd.DataFrame, *, communes: gpd.GeoDataFrame | None = None,
+                    membership: pd.DataFrame | None = None) -> pd.DataFrame:
     """Add ``insee`` (commune) and ``epci`` (SIREN) to each carreau: from ``lcog_geo`` when it names
     a single commune, else from the commune that holds the carreau's centre; a carreau across
-    several communes whose centre falls in no known commune takes the first one ``lcog_geo`` names."""
-    out = carreaux.copy()
+    several communes whose centre falls in no known commune takes the first one ``lcog_geo`` names.
+
+    Both are categorical columns ("" for none): a commune code is worked out once per distinct
+    ``lcog_geo`` and an EPCI once per commune, not once per carreau."""
+    out = carreaux.copy(deep=False)
     table = load_membership() if membership is None else membership
-    insee = pd.Series([""] * len(out), index=out.index, dtype=object)
-    lc = None
+    n = len(out)
+    names: list[str] = []  # the commune codes met, in the order met
+    single = np.zeros(n, dtype=bool)
+    code = np.full(n, -1, dtype=np.int64)  # lcog_geo's (first) commune, as a position in names
     if "lcog_geo" in out.columns:
-        lc = out["lcog_geo"].fillna("").astype(str).str.strip()
-        single = lc.str.len() == 5
-        insee[single] = lc[single]
-    todo = (insee == "") & out.geometry.notna()
+        lcodes, distinct = pd.factorize(out["lcog_geo"])
+        text = pd.Series(np.asarray(distinct, dtype=object), dtype=object).astype(str).str.strip()
+        length = text.str.len().to_numpy()
+        long = length >= 5
+        first = np.full(len(text), -1, dtype=np.int64)
+        if long.any():
+            f, names_idx = pd.factorize(text[long].str[:5].to_numpy(dtype=object))
+            first[long] = f
+            names = [str(v) for v in names_idx]
+        has = lcodes >= 0
+        code[has] = first[lcodes[has]]
+        single[has] = (length == 5)[lcodes[has]]
+    insee = np.where(single, code, -1)
+    todo = (insee < 0) & (out["id_status"] != "invalid_id").to_numpy()
     if todo.any():
-        comm = (load_communes() if communes is None else communes).to_crs(out.crs)
-        cx = out.loc[todo, "x_ll"].to_numpy() + out.loc[todo, "cell_m"].to_numpy() / 2
-        cy = out.loc[todo, "y_ll"].to_numpy() + out.loc[todo, "cell_m"].to_numpy() / 2
+        comm = (load_communes() if communes is None else communes).to_crs(grid_crs(carreaux))
+        cell = out["cell_m"].to_numpy()[todo]
+        cx = out["x_ll"].to_numpy()[todo] + cell / 2
+        cy = out["y_ll"].to_numpy()[todo] + cell / 2
         tree = shapely.STRtree(comm.geometry.values)
         pi, ci = tree.query(shapely.points(cx, cy), predicate="within")
-        found = np.full(todo.sum(), "", dtype=object)
-        found[pi] = comm["insee"].to_numpy()[ci]
+        known = {c: i for i, c in enumerate(names)}
+        comm_codes = comm["insee"].fillna("").astype(str).tolist()
+        for c in comm_codes:
+            if c:
+                known.setdefault(c, len(known))
+        names = list(known)
+        comm_pos = np.array([known.get(c, -1) for c in comm_codes], dtype=np.int64)
+        found = np.full(int(todo.sum()), -1, dtype=np.int64)
+        found[pi] = comm_pos[ci]
         insee[todo] = found
-    if lc is not None:
-        several = (insee == "") & (lc.str.len() > 5)
-        insee[several] = lc[several].str[:5]
-    out["insee"] = insee.to_numpy()
-    lookup = pd.Series(table["siren_epci"].to_numpy(), index=table["insee"].to_numpy())
-    # each commune looked up once (some 35 000), not each of millions of carreaux
-    codes, uniques = pd.factorize(out["insee"])
-    epci = pd.Series(uniques).map(lookup).fillna("").to_numpy(dtype=object)
-    out["epci"] = np.r_[epci, np.array([""], dtype=object)][codes]  # code -1 (none) takes the ""
+    several = (insee < 0) & ~single & (code >= 0)
+    insee[several] = code[several]
+    none = len(names)  # the category "" (no commune)
+    insee[insee < 0] = none
+    categories = names + [""]
+    out["insee"] = pd.Categorical.from_codes(insee, categories=categories)
+    lookup = pd.Series(table["siren_epci"].astype(str).to_numpy(), index=table["insee"].astype(str).to_numpy())
+    epci_of = pd.Series(categories, dtype=object).map(lookup).fillna("").to_numpy(dtype=object)
+    epci_codes, epci_names = pd.factorize(epci_of)
+    epci_names = [str(v) for v in epci_names]
+    if "" not in epci_names:
+        epci_names.append("")
+    out["epci"] = pd.Categorical.from_codes(epci_codes[insee], categories=epci_names)
     return out
 
 
-def _statuses(c: gpd.GeoDataFrame) -> np.ndarray:
+STATUSES = ("ok", "no_households", "invalid_counts", "invalid_id", "duplicate")  # per carreau
+
+
+def _status_codes(c: pd.DataFrame) -> np.ndarray:
+    """Each carreau's status as a position in :data:`STATUSES`."""
     ind, men, pauv = (c[k].to_numpy(dtype=float) for k in ("ind", "men", "men_pauv"))
-    status = np.full(len(c), "ok", dtype=object)
+    status = np.zeros(len(c), dtype=np.int8)
     bad = (np.isnan(ind) | np.isnan(men) | np.isnan(pauv) | (ind < 0) | (men < 0) | (pauv < 0)
            | (pauv > men + 0.5))
-    status[bad] = "invalid_counts"
-    status[~bad & (men == 0)] = "no_households"
-    ids = c["id_status"].to_numpy()
-    status[ids == "invalid_id"] = "invalid_id"
-    status[ids == "duplicate"] = "duplicate"
+    status[bad] = 2
+    status[~bad & (men == 0)] = 1
+    status[(c["id_status"] == "invalid_id").to_numpy()] = 3
+    status[(c["id_status"] == "duplicate").to_numpy()] = 4
     return status
 
 
-def reference_rate(carreaux: gpd.GeoDataFrame, *, population: float | None = None) -> dict:
+def _statuses(c: pd.DataFrame) -> np.ndarray:
+    return np.asarray(STATUSES, dtype=object)[_status_codes(c)]
+
+
+def reference_rate(carreaux: pd.DataFrame, *, population: float | None = None) -> dict:
     """Σ men_pauv / Σ men over the given carreaux (those of one EPCI), with its coverage."""
-    st = _statuses(carreaux)
-    use = np.isin(st, ["ok", "no_households"])
+    use = _status_codes(carreaux) <= 1  # ok, no_households
     men = float(carreaux.loc[use, "men"].sum())
     pauv = float(carreaux.loc[use, "men_pauv"].sum())
     ind = float(carreaux.loc[use, "ind"].sum())
@@ -106,28 +167,29 @@ def reference_rate(carreaux: gpd.GeoDataFrame, *, population: float | None = Non
             "individuals_share_of_population": None if not population else round(ind / population, 4)}
 
 
-def flag(carreaux: gpd.GeoDataFrame, reference, rule: FragilityRule) -> gpd.GeoDataFrame:
+def flag(carreaux: pd.DataFrame, reference, rule: FragilityRule) -> pd.DataFrame:
     """Add ``status``, ``rate``, ``ratio``, ``flagged`` and ``reference_rate`` to each carreau (a
     new frame). ``reference`` is one rate, or one per carreau (the rate of its EPCI)."""
     ref = np.broadcast_to(np.asarray(reference, dtype=float), (len(carreaux),))
     if len(ref) and not (np.isfinite(ref).all() and (ref > 0).all()):
         raise InputError(f"the reference rate must be > 0, got {reference!r}")
-    out = carreaux.copy()
-    st = _statuses(out)
+    out = carreaux.copy(deep=False)
+    st = _status_codes(out)
+    ok = st == 0
     men = out["men"].to_numpy(dtype=float)
     pauv = out["men_pauv"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(st == "ok", pauv / men, np.nan)
+        rate = np.where(ok, pauv / men, np.nan)
     # compare rates exactly: rate ≥ factor × reference  ⇔  men_pauv ≥ factor × reference × men
     rhs = rule.factor * ref * men
     tol = 1e-9 * np.maximum(np.abs(rhs), 1.0)
     rate_ok = (pauv >= rhs - tol) if rule.comparison == ">=" else (pauv > rhs + tol)
     size_ok = (men >= rule.min_households) | (out["ind"].to_numpy(dtype=float) >= rule.min_individuals)
-    out["status"] = st
+    out["status"] = pd.Categorical.from_codes(st, categories=list(STATUSES))
     out["rate"] = rate
     out["ratio"] = rate / ref
     out["reference_rate"] = ref
-    out["flagged"] = (st == "ok") & rate_ok & size_ok
+    out["flagged"] = ok & rate_ok & size_ok
     return out
 
 
@@ -136,7 +198,7 @@ def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge", partition=None) 
     """Zone labels (0..k-1) of carreaux that touch, from grid indices (no geometry tests);
     -1 for carreaux without a valid id. Carreaux of different ``partition`` values (e.g. EPCI)
     are never joined."""
-    ok = carreaux["id_status"].to_numpy() == "ok"
+    ok = (carreaux["id_status"] == "ok").to_numpy()
     labels = np.full(len(carreaux), -1, dtype=np.int64)
     if not ok.any():
         return labels
@@ -167,19 +229,26 @@ def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge", partition=None) 
     return labels
 
 
-def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
-          contact: str = "edge", names: dict | None = None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
+          contact: str = "edge", names: dict | None = None,
+          qpv_union=None) -> tuple[gpd.GeoDataFrame, pd.Categorical]:
     """Candidate zones from the flagged carreaux (output of :func:`flag`), with their statistics,
-    and each carreau's zone id. Zones never cross an EPCI limit."""
-    sel = flagged[flagged["flagged"]].copy()
-    zone_of = np.full(len(flagged), "", dtype=object)
+    and each carreau's zone id ("" for none). Zones never cross an EPCI limit. ``qpv_union``:
+    the union of the QPV of ``perimeters`` in the grid's CRS, when already made."""
+    crs = grid_crs(flagged)
+    where = np.flatnonzero(flagged["flagged"].to_numpy(dtype=bool))
+    sel = pd.DataFrame(flagged.iloc[where]).copy()
+    for c in ("epci", "insee"):  # a few flagged carreaux: plain text from here on
+        if c in sel.columns:
+            sel[c] = sel[c].astype(object).astype(str)
     if "epci" not in sel.columns:
         sel["epci"] = ""
     cols = ["zone_id", "epci", "carreaux", "carreaux_imputed", "households", "individuals", "poor_households", "rate",
             "ratio", "communes", "noms_communes", "households_in_qpv_share", "inside_qpv", "nearest_qpv",
             "nearest_qpv_nom", "distance_qpv_m"]
     if sel.empty:
-        return gpd.GeoDataFrame(columns=cols, geometry=[], crs=flagged.crs), zone_of
+        return (gpd.GeoDataFrame(columns=cols, geometry=[], crs=crs),
+                pd.Categorical.from_codes(np.zeros(len(flagged), dtype=np.int64), categories=[""]))
     lab = group(sel, contact=contact, partition=sel["epci"].to_numpy())
     sel["_z"] = lab
     sel["_imputed"] = (sel["i_est_200"] == 1).astype(int)
@@ -189,17 +258,20 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
                                 carreaux_imputed=("_imputed", "sum"), _first=("y_ll", "max"))
     # stable ids: largest zones first, then north to south
     agg = agg.sort_values(["households", "_first"], ascending=[False, False])
-    ids = {z: f"Z{i + 1:02d}" for i, z in enumerate(agg.index)}
-    agg["zone_id"] = [ids[z] for z in agg.index]
-    # each zone's outline: its one square, or the union of its squares (numpy groups, no pandas apply)
+    rank = np.empty(len(agg), dtype=np.int64)
+    rank[agg.index.to_numpy()] = np.arange(len(agg))  # zone label (0..k-1) → position in the ids
+    zone_ids = [f"Z{i + 1:02d}" for i in range(len(agg))]
+    agg["zone_id"] = zone_ids
+    # each zone's outline: its one square, or the union of its squares (numpy groups, no pandas apply);
+    # squares are built for the flagged carreaux only
     zl = sel["_z"].to_numpy()
     order = np.argsort(zl, kind="stable")
     labels, starts, sizes = np.unique(zl[order], return_index=True, return_counts=True)
-    squares = sel.geometry.values[order]
-    shapes = np.array([squares[a] if k == 1 else shapely.union_all(squares[a:a + k])
+    sq = squares(sel["x_ll"].to_numpy()[order], sel["y_ll"].to_numpy()[order], sel["cell_m"].to_numpy()[order])
+    shapes = np.array([sq[a] if k == 1 else shapely.union_all(sq[a:a + k])
                        for a, k in zip(starts, sizes)], dtype=object)
     geoms = pd.Series(shapes, index=labels)
-    out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=flagged.crs)
+    out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=crs)
     out["rate"] = out["poor_households"] / out["households"]
     out["ratio"] = out["rate"] / out["reference_rate"]
     pairs = sel.loc[sel["insee"] != "", ["_z", "insee"]].drop_duplicates().sort_values(["_z", "insee"])
@@ -209,28 +281,113 @@ def zones(flagged: gpd.GeoDataFrame, *, perimeters: gpd.GeoDataFrame | None,
     out["communes"] = [lists.get(z, []) for z in agg.index]
     names = names or {}
     out["noms_communes"] = out["communes"].map(lambda cs: ", ".join(names.get(c, c) for c in cs))
-    _qpv_relations(out, sel, perimeters)
-    zone_of[sel.index.map(flagged.index.get_loc)] = [ids[z] for z in lab]
+    _qpv_relations(out, sel, perimeters, qpv_union)
+    codes = np.full(len(flagged), len(zone_ids), dtype=np.int64)  # the last category, "", for no zone
+    codes[where] = rank[lab]
+    zone_of = pd.Categorical.from_codes(codes, categories=zone_ids + [""])
     out = out.reset_index(drop=True)
     for c in ("households", "individuals", "poor_households"):
         out[c] = out[c].round(1)
     return out[cols + ["geometry"]], zone_of
 
 
-def _qpv_union(perimeters: gpd.GeoDataFrame, crs):
-    return shapely.union_all(perimeters[perimeters["classe"] == "QPV"].to_crs(crs).geometry.values)
+def _qpv_union(perimeters: gpd.GeoDataFrame, crs) -> np.ndarray:
+    """The area of the QPV in ``crs`` as polygons whose interiors do not overlap (what the shares
+    and the overlaps need): each quartier's own parts, except where quartiers meet, which are
+    merged. Merging only those is the same area as ``union_all`` of all, in a fraction of its time."""
+    geoms = np.asarray(perimeters[perimeters["classe"] == "QPV"].to_crs(crs).geometry.values, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(geoms):
+        return np.empty(0, dtype=object)
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(len(geoms), len(geoms)))
+    _, label = connected_components(graph, directed=False)
+    order = np.argsort(label, kind="stable")
+    _, starts, sizes = np.unique(label[order], return_index=True, return_counts=True)
+    merged = [geoms[order[i]] if k == 1 else shapely.union_all(geoms[order[i:i + k]])
+              for i, k in zip(starts, sizes)]
+    parts = shapely.get_parts(np.asarray(merged, dtype=object))
+    return parts[shapely.area(parts) > 0]
 
 
-def qpv_share(carreaux: gpd.GeoDataFrame, union) -> np.ndarray:
-    """Share of each carreau's area inside ``union`` (the QPV, in the carreaux' CRS); 0 without geometry."""
-    ok = carreaux.geometry.notna().to_numpy()
+def near_boxes(carreaux: pd.DataFrame, bounds: np.ndarray) -> np.ndarray:
+    """True for each carreau (with a valid id) whose square meets one of the boxes ``bounds``
+    (``(n, 4)``: xmin, ymin, xmax, ymax in the grid's CRS), found on grid indices: no square is
+    built. A few thousand quartiers' boxes hold a few hundred thousand cells."""
+    ok = (carreaux["id_status"] != "invalid_id").to_numpy()
+    hit = np.zeros(len(carreaux), dtype=bool)
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    bounds = bounds[np.isfinite(bounds).all(axis=1)]
+    if not ok.any() or not len(bounds):
+        return hit
+    x, y, cell = (carreaux[k].to_numpy(dtype=float) for k in ("x_ll", "y_ll", "cell_m"))
+    for size in np.unique(cell[ok]):
+        mine = ok & (cell == size)
+        gi = np.round(x[mine] / size).astype(np.int64)
+        gj = np.round(y[mine] / size).astype(np.int64)
+        i0, i1 = np.floor(bounds[:, 0] / size).astype(np.int64), np.ceil(bounds[:, 2] / size).astype(np.int64)
+        j0, j1 = np.floor(bounds[:, 1] / size).astype(np.int64), np.ceil(bounds[:, 3] / size).astype(np.int64)
+        if int(((i1 - i0) * (j1 - j0)).sum()) > 4 * len(gi):  # boxes as large as the grid: keep them all
+            hit[mine] = True
+            continue
+        keys = np.unique(np.concatenate([
+            ((np.arange(a, b)[:, None] << 32) + np.arange(c, d)[None, :]).ravel()
+            for a, b, c, d in zip(i0, i1, j0, j1)]))
+        pos = np.minimum(np.searchsorted(keys, (gi << 32) + gj), len(keys) - 1)
+        hit[mine] = keys[pos] == (gi << 32) + gj
+    return hit
+
+
+def _area_inside(geoms: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """Area of each geometry inside the ``parts`` (polygons that do not overlap, so that their
+    areas add up), measured against the parts it meets only, never against all at once."""
+    gi, pi = shapely.STRtree(parts).query(geoms, predicate="intersects")
+    area = shapely.area(shapely.intersection(geoms[gi], parts[pi]))
+    return np.bincount(gi, weights=area, minlength=len(geoms))
+
+
+def qpv_share(carreaux: pd.DataFrame, union) -> np.ndarray:
+    """Share of each carreau's area inside ``union`` (the QPV in the carreaux' CRS: one geometry,
+    or polygons that do not overlap); 0 without a valid id. Only the carreaux whose square meets
+    the box of one part are measured (their squares built then), each against the parts it meets."""
     share = np.zeros(len(carreaux))
-    share[ok] = shapely.area(shapely.intersection(carreaux.geometry.values[ok], union)) / (
-        carreaux["cell_m"].to_numpy()[ok] ** 2)
+    parts = shapely.get_parts(np.atleast_1d(np.asarray(union, dtype=object))) if union is not None else []
+    if not len(parts):
+        return share
+    near = np.flatnonzero(near_boxes(carreaux, shapely.bounds(parts)))
+    if not len(near):
+        return share
+    cell = carreaux["cell_m"].to_numpy(dtype=float)[near]
+    sq = squares(carreaux["x_ll"].to_numpy(dtype=float)[near], carreaux["y_ll"].to_numpy(dtype=float)[near], cell)
+    share[near] = _area_inside(sq, parts) / cell ** 2
     return share
 
 
-def _qpv_relations(out: gpd.GeoDataFrame, sel: gpd.GeoDataFrame, perimeters) -> None:
+def _nearest(geoms: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each geometry, the position of the nearest target (the first of equals) and the
+    distance to it, as ``STRtree.query_nearest`` gives them, faster for far ones: the distance
+    from a point inside the geometry to the nearest outline vertex of any target bounds the
+    answer, so that exact distances are measured to the few targets within that bound only."""
+    from scipy.spatial import cKDTree
+
+    coords = shapely.get_coordinates(shapely.boundary(targets))
+    inside = shapely.point_on_surface(geoms)
+    bound, _ = cKDTree(coords).query(shapely.get_coordinates(inside))
+    hit = shapely.STRtree(targets).query(inside, predicate="intersects")  # distance 0
+    bound[hit[0]] = 0.0
+    # every target at most `bound` away from the geometry (bound ≥ the nearest distance)
+    gi, ti = shapely.STRtree(targets).query(geoms, predicate="dwithin", distance=bound + 1e-6)
+    d = shapely.distance(geoms[gi], targets[ti])
+    order = np.lexsort((ti, d, gi))
+    gi, ti, d = gi[order], ti[order], d[order]
+    first = np.r_[True, gi[1:] != gi[:-1]]
+    best_t = np.full(len(geoms), -1, dtype=np.int64)
+    best_d = np.full(len(geoms), np.nan)
+    best_t[gi[first]], best_d[gi[first]] = ti[first], d[first]
+    return best_t, best_d
+
+
+def _qpv_relations(out: gpd.GeoDataFrame, sel: pd.DataFrame, perimeters, union=None) -> None:
     out["households_in_qpv_share"] = np.nan
     out["inside_qpv"] = False
     out["nearest_qpv"] = ""
@@ -241,20 +398,21 @@ def _qpv_relations(out: gpd.GeoDataFrame, sel: gpd.GeoDataFrame, perimeters) -> 
     qpv = perimeters[perimeters["classe"] == "QPV"]
     if qpv.empty:
         return
-    union = _qpv_union(perimeters, out.crs)
+    union = _qpv_union(perimeters, out.crs) if union is None else union
     share = sel["qpv_share"].to_numpy() if "qpv_share" in sel.columns else qpv_share(sel, union)
     in_men = sel["men"].to_numpy() * share
     tot = pd.Series(in_men, index=sel.index).groupby(sel["_z"]).sum()
     out["households_in_qpv_share"] = (tot.reindex(out.index) / out["households"]).round(4)
     zone_area = shapely.area(out.geometry.values)
-    out["inside_qpv"] = shapely.area(shapely.intersection(out.geometry.values, union)) >= 0.999 * zone_area
+    out["inside_qpv"] = _area_inside(out.geometry.values, union) >= 0.999 * zone_area
     # nearest QPV, ground distance in the territory's metric CRS
     wgs_c = out.geometry.centroid.to_crs(4326)
     crs_m = metric_crs(lonlat=(wgs_c.x.mean(), wgs_c.y.mean()))
     q_m = qpv.to_crs(crs_m)
     z_m = out.to_crs(crs_m)
-    tree = shapely.STRtree(q_m.geometry.values)
-    (zi, qi), d = tree.query_nearest(z_m.geometry.values, return_distance=True, all_matches=False)
+    qi, d = _nearest(z_m.geometry.values, q_m.geometry.values)
+    zi = np.flatnonzero(qi >= 0)
+    qi, d = qi[zi], d[zi]
     k = scale_factor(crs_m, wgs_c.x.to_numpy(), wgs_c.y.to_numpy())
     codes = q_m["code_qp"].to_numpy()
     names = q_m["nom_qp"].to_numpy()
@@ -284,7 +442,7 @@ def load_grid(source=None, *, epci: str | None = None, vintage: int | None = Non
         shapes = (outlines if outlines is not None else load_communes())
         shapes = shapes[shapes["insee"].isin(codes)]
         around = shapes if len(shapes) else None
-    grid = load_carreaux(source, vintage=vintage, around=around, communes=codes, settings=settings)
+    grid = load_carreaux(source, vintage=vintage, around=around, communes=codes, settings=settings, geometry=False)
     return grid, table, outlines
 
 
@@ -354,27 +512,48 @@ def fragility(
     for e in wanted or []:
         epci_name(e, table)  # an unknown SIREN is an error that says how to fix it
     source, vintage = carreaux.attrs.get("source"), carreaux.attrs.get("vintage")
+    crs = grid_crs(carreaux)
+    if crs is None:
+        raise InputError("the carreaux have no CRS: read them with qpvgeo.carreaux.load_carreaux")
     c = assign_communes(carreaux, communes=communes, membership=table)
-    c.attrs = {}  # pandas copies attrs on every operation: costly on millions of rows
-    known = c["epci"].to_numpy() != ""
+    # pandas copies attrs on every operation: only the CRS (as text) travels with the table
+    c.attrs = {"crs": crs.to_string() if hasattr(crs, "to_string") else str(crs)}
+    # per EPCI, on the integer codes of the categorical column (one pass each, no text compared)
+    ecats = [str(e) for e in c["epci"].cat.categories]
+    ecode = c["epci"].cat.codes.to_numpy()
+    nocode = ecats.index("")
+    known = ecode != nocode
     if wanted is None:
-        mine = c[known]
+        keep_code = np.array([e != "" for e in ecats])
     else:
-        mine = c[c["epci"].isin(wanted)]
-        absent = [e for e in wanted if not (mine["epci"] == e).any()]
+        keep_code = np.isin(np.asarray(ecats, dtype=object), wanted)
+        present = set(np.asarray(ecats, dtype=object)[np.bincount(ecode, minlength=len(ecats)) > 0])
+        absent = [e for e in wanted if e not in present]
         if absent:
             raise NotFoundError(
                 f"no carreau of the loaded grid lies in EPCI {', '.join(absent)} "
                 f"({', '.join(names_epci.get(e) or '?' for e in absent)}): load the Filosofi file that covers "
                 "it, and commune outlines when the file has no lcog_geo")
-    # carreaux that cannot be placed in an EPCI (no lcog_geo and no geometry) stay in the output
+    # carreaux that cannot be placed in an EPCI (no lcog_geo and no valid id) stay in the output
     unplaced = c[~known & (c["id_status"] != "ok").to_numpy()]
-    st = _statuses(mine)
-    use = np.isin(st, ["ok", "no_households"])
-    sums = pd.DataFrame({"epci": mine["epci"].to_numpy()[use], "households": mine["men"].to_numpy()[use],
-                         "poor_households": mine["men_pauv"].to_numpy()[use],
-                         "individuals": mine["ind"].to_numpy()[use]}).groupby("epci").sum()
-    sums = sums.reindex(sorted(mine["epci"].unique()), fill_value=0.0)
+    mask = keep_code[ecode]
+    mine = c if mask.all() else c[mask]
+    mcode = ecode[mask]
+    st = _status_codes(mine)
+    use = st <= 1  # ok, no_households
+    k = len(ecats)
+
+    def per_code(values, where=use):  # pandas' sums (compensated), grouped on the integer codes
+        v = pd.Series(np.asarray(values, dtype=float)[where]).groupby(mcode[where]).sum()
+        return v.reindex(np.arange(k), fill_value=0.0).to_numpy()
+
+    count = np.bincount(mcode, minlength=k)
+    here = np.flatnonzero(count > 0)
+    order = here[np.argsort(np.asarray(ecats, dtype=object)[here])]
+    sums = pd.DataFrame({"households": per_code(mine["men"].to_numpy())[order],
+                         "poor_households": per_code(mine["men_pauv"].to_numpy())[order],
+                         "individuals": per_code(mine["ind"].to_numpy())[order]},
+                        index=pd.Index([ecats[i] for i in order], dtype=object, name="epci"))
     sums["computed_reference_rate"] = sums["poor_households"] / sums["households"].where(sums["households"] > 0)
     no_ref = sorted(sums.index[~(sums["computed_reference_rate"] > 0)])
     if no_ref and wanted is not None:
@@ -389,10 +568,12 @@ def fragility(
     # coverage of each EPCI by the grid: communes without carreau, people against the known population
     members = table.groupby("siren_epci")["insee"].agg(list)
     pop = table.groupby("siren_epci")["pmun"].sum(min_count=1)
-    pairs = pd.DataFrame({"epci": mine["epci"].to_numpy(dtype=object), "insee": mine["insee"].to_numpy(dtype=object)})
-    pairs = pairs.drop_duplicates()
-    covered = pairs.groupby("epci")["insee"].agg(set)
-    count = mine["epci"].value_counts()  # one pass, not one comparison of every carreau per EPCI
+    icats = np.asarray(c["insee"].cat.categories, dtype=object)
+    pair = np.unique(mcode.astype(np.int64) * len(icats) + mine["insee"].cat.codes.to_numpy())
+    covered: dict = {}
+    for e, i in zip(pair // len(icats), pair % len(icats)):
+        covered.setdefault(ecats[e], set()).add(icats[i])
+    count = dict(zip(ecats, count.tolist()))
     rows = []
     for e, r in sums.iterrows():
         ms = members.get(e, [])
@@ -425,37 +606,47 @@ def fragility(
                             "all marked partial")
         warnings.warn(f"partial coverage, outputs marked partial: {detail}"
                       + (f" (+{len(partial) - 3} EPCI)" if len(partial) > 3 else ""), stacklevel=2)
-    mine = mine[mine["epci"].isin(per_epci.index)]
-    ref = mine["epci"].map(per_epci["reference_rate"]).to_numpy(dtype=float)
-    flagged = flag(mine, ref, rule)
+    rate_of = per_epci["reference_rate"].reindex(ecats).to_numpy(dtype=float) if len(per_epci) else np.full(k, np.nan)
+    with_ref = np.isfinite(rate_of[mcode])
+    if not with_ref.all():
+        mine, mcode = mine[with_ref], mcode[with_ref]
+    flagged = flag(mine, rate_of[mcode], rule)
+    union = None  # the QPV's area, in polygons that do not overlap
     if perimeters is not None and len(perimeters):
         # once for every carreau; the zones' statistics reuse it
-        flagged["qpv_share"] = qpv_share(flagged, _qpv_union(perimeters, flagged.crs))
+        union = _qpv_union(perimeters, crs)
+        flagged["qpv_share"] = qpv_share(flagged, union)
     names = dict(zip(table["insee"], table["nom_commune"]))
-    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names)
+    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names, qpv_union=union)
     flagged["zone_id"] = zone_of
     if "qpv_share" in flagged.columns:
         flagged["qpv_share"] = flagged["qpv_share"].round(4)
-    flagged["partial"] = flagged["epci"].isin(partial).to_numpy()
+    is_partial = np.isin(np.asarray(ecats, dtype=object), partial)
+    flagged["partial"] = is_partial[mcode]
     if len(unplaced):
-        extra = flag(unplaced, np.ones(len(unplaced)), rule).assign(zone_id="", partial=False)
-        flagged = gpd.GeoDataFrame(pd.concat([flagged, extra], ignore_index=True), crs=flagged.crs)
+        extra = flag(unplaced, np.ones(len(unplaced)), rule)
+        extra["zone_id"] = pd.Categorical.from_codes(np.full(len(extra), len(zone_of.categories) - 1),
+                                                     categories=zone_of.categories)
+        extra["partial"] = False
+        flagged = pd.concat([flagged, extra], ignore_index=True)
+        flagged.attrs = dict(c.attrs)
     _against_the_qpv_rule(zt, perimeters, c)
     zt.insert(2, "nom_epci", zt["epci"].map(names_epci).to_numpy(dtype=object))
     zt.insert(len(zt.columns) - 1, "partial", zt["epci"].isin(partial).to_numpy())
-    per_epci["flagged_carreaux"] = flagged[flagged["epci"] != ""].groupby("epci")["flagged"].sum().reindex(
-        per_epci.index).fillna(0).astype(int)
-    per_epci["zones"] = zt.groupby("epci").size().reindex(per_epci.index).fillna(0).astype(int)
     f = flagged["flagged"].to_numpy(dtype=bool)
+    per_flag = np.bincount(mcode, weights=f[:len(mcode)], minlength=k)
+    per_epci["flagged_carreaux"] = [int(per_flag[ecats.index(e)]) for e in per_epci.index]
+    per_epci["zones"] = zt.groupby("epci").size().reindex(per_epci.index).fillna(0).astype(int)
     records = per_epci.reset_index().to_dict("records")
     for r in records:
         r["flagged_carreaux"], r["zones"] = int(r["flagged_carreaux"]), int(r["zones"])
+    status = flagged["status"].value_counts()
     summary = {
         "epci": records,
         "carreaux": int(len(mine)),
         "carreaux_without_epci": int((~known).sum()),
         "epci_without_reference": no_ref,
-        "carreaux_status": flagged["status"].value_counts().to_dict(),
+        "carreaux_status": {str(k): int(v) for k, v in status[status > 0].items()},
         "flagged_carreaux": int(f.sum()),
         "flagged_imputed": int((f & (flagged["i_est_200"].to_numpy() == 1)).sum()),
         "flagged_households": round(float(flagged.loc[f, "men"].sum()), 1),
@@ -487,32 +678,46 @@ def _against_the_qpv_rule(zt: gpd.GeoDataFrame, perimeters, carreaux) -> None:
     qpv = perimeters[perimeters["code_qp"].isin(codes)]
     if not len(qpv):
         return
-    pop = estimate(qpv, carreaux).set_index("code_qp")["estimate"]
+    # the carreaux around these quartiers, with their squares (the estimate needs no others)
+    near = near_boxes(carreaux, shapely.bounds(qpv.to_crs(grid_crs(carreaux)).geometry.values))
+    pop = estimate(qpv, with_squares(carreaux, near)).set_index("code_qp")["estimate"]
     outside = zt["individuals"] * (1 - zt["households_in_qpv_share"].fillna(0))
     zt["nearest_qpv_population"] = zt["nearest_qpv"].map(pop).astype(float).round(0)
     zt["qpv_population_with_zone"] = (zt["nearest_qpv_population"] + outside).round(0)
 
 
 def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
-    recs = []
+    """The zones as plain records for the summary (JSON): Python numbers and bools, None for
+    NaN, rates rounded; built column by column (tens of thousands of zones nationally)."""
     table = pd.DataFrame(zt.drop(columns="geometry"))
-    maybe_nan = [c for c in table.columns if table[c].dtype.kind in "fO"]
-    for c in maybe_nan:  # NaN becomes None column by column, not value by value
-        missing = table[c].isna().to_numpy()
-        if missing.any():
-            values = table[c].to_numpy(dtype=object).copy()
-            values[missing] = None
-            table[c] = pd.Series(values, index=table.index, dtype=object)
-    for r in table.to_dict("records"):
-        r["rate"] = round(r["rate"], 4)
-        r["ratio"] = round(r["ratio"], 3)
-        r["inside_qpv"] = bool(r["inside_qpv"])
-        r["carreaux"] = int(r["carreaux"])
-        r["carreaux_imputed"] = int(r["carreaux_imputed"])
-        r["partial"] = bool(r["partial"])
-        r["meets_qpv_size"] = bool(r["meets_qpv_size"])
-        recs.append(r)
-    return recs
+    columns = {}
+    for c in table.columns:
+        col = table[c]
+        if col.dtype.kind == "b":
+            values = col.to_numpy(dtype=bool).tolist()
+        elif col.dtype.kind in "iu":
+            values = col.to_numpy().tolist()
+        else:
+            arr = col.to_numpy(dtype=object)
+            missing = col.isna().to_numpy()
+            values = arr.tolist()
+            if missing.any():
+                for i in np.flatnonzero(missing):
+                    values[i] = None
+            if col.dtype.kind == "f":
+                values = [v if v is None else float(v) for v in values]
+        columns[c] = values
+    for c, digits in (("rate", 4), ("ratio", 3)):
+        if c in columns:
+            columns[c] = [v if v is None else round(v, digits) for v in columns[c]]
+    for c in ("inside_qpv", "partial", "meets_qpv_size"):
+        if c in columns:
+            columns[c] = [bool(v) for v in columns[c]]
+    for c in ("carreaux", "carreaux_imputed"):
+        if c in columns:
+            columns[c] = [int(v) for v in columns[c]]
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
 class _CallableModule(type(logging)):

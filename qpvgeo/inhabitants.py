@@ -191,35 +191,44 @@ def population(perimeters: gpd.GeoDataFrame, carreaux: gpd.GeoDataFrame | None =
         weights = weights.to_crs(carreaux.crs)
         wtree = shapely.STRtree(weights.geometry.values)
     label = carreaux.attrs.get("source")
+    # every (perimeter, carreau) pair that meets, and the area they share, in one pass each
+    cg = np.asarray(valid.geometry.values, dtype=object)
+    ind_a, men_a, pauv_a, cell_a, x_a, y_a = (valid[k].to_numpy(dtype=float) for k in
+                                              ("ind", "men", "men_pauv", "cell_m", "x_ll", "y_ll"))
+    imputed_a = valid["i_est_200"].to_numpy() == 1
+    pg = np.asarray(per.geometry.values, dtype=object)
+    pi_all, ci_all = tree.query(pg, predicate="intersects")
+    order = np.argsort(pi_all, kind="stable")  # grouped by perimeter, each in the tree's order
+    pi_all, ci_all = pi_all[order], ci_all[order]
+    inter_all = shapely.area(shapely.intersection(cg[ci_all], pg[pi_all]))
+    bounds = np.searchsorted(pi_all, np.arange(len(pg) + 1))
     rows = []
-    for code, name, geom in zip(per["code_qp"], per["nom_qp"], per.geometry.values):
-        hits = tree.query(geom, predicate="intersects")
-        cells = valid.iloc[hits]
-        inter = shapely.area(shapely.intersection(cells.geometry.values, geom))
+    for k, (code, name, geom) in enumerate(zip(per["code_qp"], per["nom_qp"], pg)):
+        hits, inter = ci_all[bounds[k]:bounds[k + 1]], inter_all[bounds[k]:bounds[k + 1]]
         keep = inter > 0
-        cells, inter = cells[keep], inter[keep]
+        hits, inter = hits[keep], inter[keep]
         base = {"code_qp": code, "nom_qp": name, "source": label}
-        if not len(cells):
+        if not len(hits):
             rows.append({**base, "coverage": "not_covered", "estimate": None, "low": None, "high": None,
                          "households_estimate": None, "households_low": None, "households_high": None,
                          "poor_households": None, "rate": None, "carreaux": 0, "imputed_share": None,
                          "area_covered_share": None, "method": _method(weights, 0)})
             continue
-        area_share = inter / (cells["cell_m"].to_numpy() ** 2)
-        share, fallback = _shares(cells.geometry.values, geom, area_share, weights, wtree)
-        centre = shapely.points(cells["x_ll"].to_numpy() + cells["cell_m"].to_numpy() / 2,
-                                cells["y_ll"].to_numpy() + cells["cell_m"].to_numpy() / 2)
+        cell = cell_a[hits]
+        area_share = inter / (cell ** 2)
+        share, fallback = _shares(cg[hits], geom, area_share, weights, wtree)
+        centre = shapely.points(x_a[hits] + cell / 2, y_a[hits] + cell / 2)
         c_in = shapely.within(centre, geom)
-        ind, men, pauv = (cells[k].to_numpy(dtype=float) for k in ("ind", "men", "men_pauv"))
+        ind, men, pauv = ind_a[hits], men_a[hits], pauv_a[hits]
         est_men = float((men * share).sum())
         est_pauv = float((pauv * share).sum())
-        imputed = float((share * (cells["i_est_200"].to_numpy() == 1)).sum())
+        imputed = float((share * imputed_a[hits]).sum())
         rows.append({**base, "coverage": "covered" if extent.covers(geom) else "partial",
                      "estimate": round(float((ind * share).sum()), 1), "low": round(float(ind[c_in].sum()), 1),
                      "high": round(float(ind.sum()), 1), "households_estimate": round(est_men, 1),
                      "households_low": round(float(men[c_in].sum()), 1), "households_high": round(float(men.sum()), 1),
                      "poor_households": round(est_pauv, 1), "rate": round(est_pauv / est_men, 4) if est_men else None,
-                     "carreaux": int(len(cells)),
+                     "carreaux": int(len(hits)),
                      "imputed_share": round(imputed / share.sum(), 3) if share.sum() else None,
                      "area_covered_share": round(float(inter.sum() / geom.area), 4) if geom.area else None,
                      "method": _method(weights, fallback)})

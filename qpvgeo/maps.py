@@ -27,6 +27,7 @@ from jinja2 import Template
 
 from . import _io
 from . import status as _status
+from .carreaux import with_squares
 from .crs import WGS84, metric_crs
 from .eligibility import Checker
 from .errors import InputError
@@ -245,7 +246,7 @@ def fragility_spec(result, perimeters: gpd.GeoDataFrame | None = None, *, variab
                    sources=[f"INSEE, Filosofi {s.get('vintage')} carroyé 200 m"],
                    subtitle=(f"Taux de pauvreté de référence : {reference} ({where})" if len(epcis) == 1
                              else "Chaque carreau est comparé au taux de son EPCI"))
-    car = result.carreaux[result.carreaux["status"] == "ok"]
+    car = with_squares(result.table, (result.table["status"] == "ok").to_numpy())
     bins = RATE_BINS if variable == "rate" else RATIO_BINS
     cls = np.clip(np.digitize(car[variable].to_numpy(), bins) - 1, 0, len(SCALE) - 1)
     g = web_geometries(car[["idcar_200m", "men", "ind", "rate", "ratio", "flagged", "geometry"]])
@@ -322,8 +323,7 @@ def fiche_spec(checker: Checker, code: str, *, result=None, point_layers=(), nea
     qm = q.to_crs(crs_m)
     view = shapely.box(*qm.total_bounds).buffer(checker.rule.band_m + near_m / 2, join_style="mitre")
     if result is not None:
-        car = result.carreaux
-        flagged = car[car["flagged"]].to_crs(crs_m)
+        flagged = with_squares(result.table, result.table["flagged"].to_numpy(dtype=bool)).to_crs(crs_m)
         flagged = flagged[flagged.intersects(view)]
         if len(flagged):
             spec.layers.append(("Carreaux fragiles", web_geometries(flagged[["idcar_200m", "rate", "geometry"]]),

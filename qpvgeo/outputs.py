@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyproj
 
-from . import _io
+from . import __version__, _io
+from .carreaux import grid_crs, square_wkb
 from .errors import InputError
 from .fragility import FragilityResult
 from .raster import write_geotiff
@@ -27,32 +29,56 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
     paths = {k: out / v for k, v in FILES.items() if gpkg or k != "gpkg"}
     for p in paths.values():
         _io.check_target(p, overwrite=overwrite)
-    car = result.carreaux.copy()
+    table = result.table
     keep = [c for c in ("idcar_200m", "i_est_200", "ind", "men", "men_pauv", "insee", "epci", "status",
                         "reference_rate", "rate", "ratio", "flagged", "zone_id", "qpv_share", "partial")
-            if c in car.columns]
-    car = car[keep + ["geometry"]]
+            if c in table.columns]
+    car = _carreaux_arrow(table, keep)  # the squares written from the ids, no shapely object made
+    crs = pyproj.CRS.from_user_input(grid_crs(table))
     zones = result.zones.copy()
     zones["communes"] = zones["communes"].map(lambda xs: ",".join(xs))
-    if gpkg:
-        with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
-            car.to_file(tmp, layer="carreaux", driver="GPKG", engine="pyogrio", use_arrow=True)
-            zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
-    for key, frame in (("parquet_carreaux", car), ("parquet_zones", zones)):
-        with _io.atomic_path(paths[key], overwrite=overwrite) as tmp:
-            frame.to_parquet(tmp, index=False)
-    with _io.atomic_path(paths["csv"], overwrite=overwrite) as tmp:
-        pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)
     s = result.summary
     one = s["epci"][0] if len(s["epci"]) == 1 else None
-    write_geotiff(result.carreaux, paths["tif"], overwrite=overwrite,
-                  tags={"reference_rate": one["reference_rate"] if one else "per EPCI",
-                        "epci": one["epci"] if one else ",".join(e["epci"] for e in s["epci"]),
-                        "partial": str(bool(s.get("partial"))).lower(),
-                        "source": s.get("source"), "vintage": s.get("vintage")})
-    # indented for people when small; compact at national scale (Python's C encoder only runs without indent)
-    indent = 2 if len(s.get("zones") or []) <= 1000 else None
-    _io.write_text(json.dumps(s, ensure_ascii=False, indent=indent, default=str), paths["json"], overwrite=overwrite)
+
+    def geopackage():
+        import pyogrio
+
+        with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
+            pyogrio.write_arrow(car, tmp, layer="carreaux", driver="GPKG", geometry_name="geometry",
+                                geometry_type="Polygon", crs=crs.to_wkt())
+            zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
+
+    def geoparquet():
+        with _io.atomic_path(paths["parquet_carreaux"], overwrite=overwrite) as tmp:
+            _write_geoparquet(car, crs, _squares_bbox(table), tmp)
+
+    def geotiff():
+        write_geotiff(table, paths["tif"], overwrite=overwrite,
+                      tags={"reference_rate": one["reference_rate"] if one else "per EPCI",
+                            "epci": one["epci"] if one else ",".join(e["epci"] for e in s["epci"]),
+                            "partial": str(bool(s.get("partial"))).lower(),
+                            "source": s.get("source"), "vintage": s.get("vintage")})
+
+    # the large files are written by libraries that release the GIL (Arrow, GDAL): in threads, while
+    # this one writes the small ones; each file is written atomically, and the first error is raised
+    from . import _parallel
+
+    tasks = [geoparquet, geotiff] + ([geopackage] if gpkg else [])
+    running = [_parallel.pool("writers", len(tasks)).submit(t) for t in tasks]
+    try:
+        with _io.atomic_path(paths["parquet_zones"], overwrite=overwrite) as tmp:
+            zones.to_parquet(tmp, index=False)
+        with _io.atomic_path(paths["csv"], overwrite=overwrite) as tmp:
+            pd.DataFrame(zones.drop(columns="geometry")).to_csv(tmp, index=False)
+        # indented for people when small; compact at national scale (Python's C encoder only runs without indent)
+        indent = 2 if len(s.get("zones") or []) <= 1000 else None
+        _io.write_text(json.dumps(s, ensure_ascii=False, indent=indent, default=str), paths["json"],
+                       overwrite=overwrite)
+    finally:
+        for f in running:
+            f.exception()  # wait for every writer, whatever happened here
+    for f in running:
+        f.result()
     if lang == "fr":  # the zones sheet for élus: a French table (for French Excel) and a one-page sheet
         from .rapport import zones_for_people, zones_sheet_html, zones_sheet_pdf
 
@@ -63,6 +89,40 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
         _io.write_text(zones_sheet_html(result, perimeters), paths["html_fr"], overwrite=overwrite)
         zones_sheet_pdf(result, paths["pdf_fr"], perimeters, overwrite=overwrite)
     return {k: str(v) for k, v in paths.items()}
+
+
+def _carreaux_arrow(table: pd.DataFrame, columns: list[str]):
+    """The carreaux' columns as an Arrow table (categorical columns as plain text, which every
+    GIS reads) with ``geometry``, each square as WKB (:func:`qpvgeo.carreaux.square_wkb`)."""
+    import pyarrow as pa
+
+    t = pa.Table.from_pandas(pd.DataFrame(table[columns]), preserve_index=False)
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, t.column(i).cast(pa.string()))
+    t = t.append_column("geometry", square_wkb(table))
+    return t.replace_schema_metadata(None)
+
+
+def _squares_bbox(table: pd.DataFrame) -> list[float]:
+    """xmin, ymin, xmax, ymax of the carreaux' squares (none: an empty list)."""
+    ok = (table["id_status"] != "invalid_id").to_numpy()
+    if not ok.any():
+        return []
+    x, y, c = (table[k].to_numpy(dtype=float)[ok] for k in ("x_ll", "y_ll", "cell_m"))
+    return [float(x.min()), float(y.min()), float((x + c).max()), float((y + c).max())]
+
+
+def _write_geoparquet(t, crs: pyproj.CRS, bbox: list[float], path) -> None:
+    """GeoParquet 1.0 (WKB geometry, its CRS as PROJJSON, its bounding box) from an Arrow table
+    with a WKB ``geometry`` column of polygons, as geopandas, GDAL/QGIS and DuckDB read it."""
+    import pyarrow.parquet as pq
+
+    meta = {"version": "1.0.0", "primary_column": "geometry",
+            "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Polygon"],
+                                     "crs": crs.to_json_dict(), **({"bbox": bbox} if bbox else {})}},
+            "creator": {"library": "qpvgeo", "version": __version__}}
+    pq.write_table(t.replace_schema_metadata({b"geo": json.dumps(meta).encode()}), path)
 
 
 COMPARE_COLUMNS_FR = {

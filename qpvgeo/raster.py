@@ -10,6 +10,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from . import _io, config
+from .carreaux import grid_crs
 from .errors import InputError
 
 NODATA = -9999.0
@@ -41,7 +42,7 @@ def write_geotiff(carreaux: gpd.GeoDataFrame, path: str | Path, *, overwrite: bo
     col = np.round((carreaux["x_ll"].to_numpy()[ok] - transform.c) / cell).astype(int)
     row = np.round((transform.f - carreaux["y_ll"].to_numpy()[ok] - cell) / cell).astype(int)
     profile = {"driver": "GTiff", "width": width, "height": height, "count": len(BANDS), "dtype": "float32",
-               "crs": carreaux.crs, "transform": transform, "nodata": NODATA, "compress": "deflate",
+               "crs": grid_crs(carreaux), "transform": transform, "nodata": NODATA, "compress": "deflate",
                "tiled": width >= 256 and height >= 256, "num_threads": str(config.threads())}
     with _io.atomic_path(path, overwrite=overwrite) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:

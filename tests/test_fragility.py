@@ -367,3 +367,105 @@ def test_cli_all_epci(tmp_path):
     assert (tmp_path / "all" / "zones.csv").exists()
     res = CliRunner().invoke(main, ["fragility"])
     assert res.exit_code == 1 and "--all-epci" in res.output
+
+
+# ------------------------------------------------------------------------- squares only where needed
+def test_square_wkb_is_what_shapely_writes_for_the_same_squares():
+    from qpvgeo.carreaux import square_wkb
+
+    g = grid([(0, 0, 10, 1, 20), (3, -2, 10, 1, 20), (7, 5, 10, 1, 20)])
+    g.loc[1, "id_status"] = "invalid_id"
+    wkb = square_wkb(g).to_pylist()
+    expected = shapely.to_wkb(shapely.box(g["x_ll"], g["y_ll"], g["x_ll"] + 200, g["y_ll"] + 200))
+    assert wkb[0] == expected[0] and wkb[2] == expected[2]  # byte for byte
+    assert wkb[1] is None  # no square for an id that does not parse
+
+
+def test_a_result_builds_its_squares_only_when_asked(capso):
+    table = load_carreaux(geometry=False)
+    assert not isinstance(table, gpd.GeoDataFrame) and table.attrs["crs"] == "EPSG:3035"
+    res = fragility(table, epci=CAPSO, perimeters=load_perimeters())
+    assert not isinstance(res.table, gpd.GeoDataFrame)
+    # the same answers as from carreaux read with their squares, and the same squares on demand
+    assert res.summary == capso.summary
+    pd.testing.assert_frame_equal(pd.DataFrame(res.table), pd.DataFrame(capso.table.drop(columns="geometry")))
+    assert res.carreaux.crs == capso.carreaux.crs
+    assert shapely.equals(res.carreaux.geometry.values, capso.carreaux.geometry.values).all()
+
+
+def test_written_layers_read_back_in_geopandas_and_gdal(capso, tmp_path):
+    import pyogrio
+
+    files = write_fragility(capso, tmp_path)
+    want = capso.carreaux.reset_index(drop=True)
+    for path, kw in ((files["parquet_carreaux"], {}), (files["gpkg"], {"layer": "carreaux"})):
+        got = gpd.read_parquet(path) if path.endswith(".parquet") else gpd.read_file(path, **kw)
+        assert got.crs.to_epsg() == 3035 and len(got) == len(want)
+        assert shapely.equals_exact(got.geometry.values, want.geometry.values, tolerance=0).all()
+        assert got["status"].tolist() == want["status"].astype(str).tolist()
+        assert got["zone_id"].tolist() == want["zone_id"].astype(str).tolist()
+        assert got["epci"].dtype.kind in "OT" or str(got["epci"].dtype) == "str"  # text, not codes
+        assert (got["ratio"].to_numpy() == want["ratio"].to_numpy()).sum() == want["ratio"].notna().sum()
+    if "Parquet" in pyogrio.list_drivers():  # GDAL (QGIS) reads the GeoParquet file too
+        gdal = pyogrio.read_dataframe(files["parquet_carreaux"])
+        assert gdal.crs.to_epsg() == 3035 and len(gdal) == len(want)
+        assert shapely.equals(gdal.geometry.values, want.geometry.values).all()
+
+
+def test_squares_near_boxes_and_qpv_share_match_every_square_measured():
+    from qpvgeo.fragility import near_boxes, qpv_share
+
+    base = load_carreaux()
+    union = shapely.union_all(load_perimeters().to_crs(base.crs).geometry.values)
+    parts = shapely.get_parts(union)
+    near = near_boxes(base, shapely.bounds(parts))
+    boxes = shapely.box(*shapely.bounds(parts).T)
+    brute = shapely.STRtree(boxes).query(base.geometry.values, predicate="intersects")[0]
+    everyone = np.zeros(len(base), dtype=bool)
+    everyone[brute] = True
+    # every square that meets a box is found (and few others: those that touch one)
+    assert (near >= everyone).all() and near.sum() < 1.5 * everyone.sum()
+    whole = shapely.area(shapely.intersection(base.geometry.values, union)) / 200 ** 2
+    np.testing.assert_allclose(qpv_share(base, union), whole, atol=1e-12)
+    assert (whole > 0).sum() > 50
+
+
+def test_duplicates_are_the_same_square_however_spelled():
+    g = grid([(0, 0, 10, 1, 20), (1, 0, 10, 1, 20)])
+    raw = pd.DataFrame({"idcar_200m": [g["idcar_200m"][0], " " + g["idcar_200m"][0],
+                                       g["idcar_200m"][0].replace("N", "N0"), g["idcar_200m"][1]],
+                        "men": "10", "men_pauv": "1", "ind": "20"})
+    from qpvgeo.carreaux import _with_geometry
+
+    out = _with_geometry(raw)
+    assert out["id_status"].astype(str).tolist() == ["ok", "duplicate", "duplicate", "ok"]
+
+
+def test_nearest_quartier_of_zones_and_the_qpv_area_equal_geos_whole_layer_answers():
+    from qpvgeo.fragility import _area_inside, _nearest, _qpv_union
+
+    per = load_perimeters()
+    q = np.asarray(per.to_crs(3035).geometry.values, dtype=object)
+    rng = np.random.default_rng(4)
+    x0, y0, x1, y1 = shapely.total_bounds(q)
+    # zones of one to a few squares: inside, across outlines, near and 50 km away
+    x = rng.uniform(x0 - 50_000, x1 + 50_000, 3000)
+    y = rng.uniform(y0 - 50_000, y1 + 50_000, 3000)
+    near = shapely.get_coordinates(shapely.boundary(q))[rng.integers(0, 10_000, 1000)]
+    x, y = np.r_[x, near[:, 0] - 100], np.r_[y, near[:, 1] - 100]
+    zones_ = shapely.union_all([shapely.box(x, y, x + 200, y + 200), shapely.box(x + 200, y, x + 400, y + 200)],
+                               axis=0)
+    ti, d = _nearest(zones_, q)
+    (zi, qi), dd = shapely.STRtree(q).query_nearest(zones_, return_distance=True, all_matches=False)
+    want = np.full(len(zones_), np.nan)
+    want[zi] = dd
+    np.testing.assert_allclose(d, want, rtol=0, atol=1e-9)
+    assert (ti >= 0).all() and np.allclose(shapely.distance(zones_, q[ti]), d)
+    assert (d == 0).sum() > 200 and (d > 10_000).sum() > 100
+    # the QPV's area in parts that do not overlap, even from a layer whose quartiers overlap
+    doubled = pd.concat([per, per.iloc[:5].assign(geometry=per.iloc[:5].translate(80, 0))], ignore_index=True)
+    parts = _qpv_union(doubled, 3035)
+    whole = shapely.union_all(doubled.to_crs(3035).geometry.values)
+    assert shapely.area(parts).sum() == pytest.approx(whole.area, rel=1e-9)
+    np.testing.assert_allclose(_area_inside(zones_, parts), shapely.area(shapely.intersection(zones_, whole)),
+                               rtol=1e-9, atol=1e-6)
