@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -735,34 +734,21 @@ class TableWriter:
     def abort(self) -> None:
         """Close what is open after a failure (a full disk...): no handle left on the partial file."""
         if self._csv is not None:
-            try:
-                self._csv[1].close()
-            except Exception:  # noqa: BLE001 - already failing: closing is best effort
-                pass
+            for closable in (self._csv[0], self._csv[2]):
+                try:
+                    closable.close()
+                except Exception:  # noqa: BLE001 - already failing: closing is best effort
+                    pass
             self._csv = None
         self._xlsx = None
 
     def write(self, frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> None:
-        self.write_encoded(self.encode(frame, lon, lat))
-
-    def encode(self, frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> Encoded:
-        """The chunk made ready to write, without touching the writer, so that it can run in the
-        thread that checked the chunk: for CSV, its rows formatted by Arrow (the costly part of
-        writing); for the other formats, the chunk as it is. :meth:`write_encoded` writes it."""
-        if self.ext != ".csv" or len(frame) == 0:
-            return Encoded(frame, lon, lat)
-        table = self._csv_table(neutralise_formulas(self.present(frame, cells=False) if self.present else frame,
-                                                    safe=_OWN_COLUMNS))
-        return Encoded(frame, lon, lat, table, self._csv_rows(table))
-
-    def write_encoded(self, chunk: Encoded) -> None:
-        """Write one chunk made by :meth:`encode`, after the previous ones."""
-        frame, lon, lat = chunk.frame, chunk.lon, chunk.lat
         if len(frame) == 0:
             self._empty = frame
             return
         if self.ext == ".csv":
-            self._write_csv_rows(chunk.table, chunk.rows)
+            self._write_csv(neutralise_formulas(self.present(frame, cells=False) if self.present else frame,
+                                                safe=_OWN_COLUMNS))
             return
         if self.ext == ".xlsx":
             self._write_xlsx(self.present(frame, cells=True) if self.present else frame)
@@ -785,11 +771,11 @@ class TableWriter:
             wb.save(self.path)
             return
         if self.ext == ".csv":
-            if self._csv is None:  # no row: the header alone
+            if self._csv is None:
                 empty = self._empty if self._empty is not None else pd.DataFrame()
-                self._write_csv_rows(self._csv_table(self.present(empty, cells=False) if self.present else empty),
-                                     b"")
-            self._csv[1].close()
+                self._write_csv(self.present(empty, cells=False) if self.present else empty)
+            self._csv[0].close()
+            self._csv[2].close()
             return
         if self.ext == ".gpkg":
             if not self._gpkg_started:
@@ -847,48 +833,22 @@ class TableWriter:
                 cells.append(v)
             ws.append(cells)
 
-    @staticmethod
-    def _csv_table(frame: pd.DataFrame):
-        import pyarrow as pa
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        return table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
-                                     for f in table.schema]))
-
-    def _csv_rows(self, table, *, header: bool = False):
+    def _write_csv(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(
-            include_header=header, delimiter=self.delimiter, quoting_style="needed"))
-        return sink.getvalue()
-
-    def _write_csv_rows(self, table, rows) -> None:
-        """Write CSV rows formatted by :meth:`_csv_rows`; the first time, the file, its BOM and
-        the header. Every chunk is written with the first one's column types (a chunk whose types
-        differ, e.g. a column without any value there, is formatted again with them)."""
-        import pyarrow as pa
-
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                                      for f in table.schema]))
         if self._csv is None:
             sink = pa.OSFile(str(self.path), "wb")
-            self._csv = (table.schema, sink)
             if self.bom:
                 sink.write(b"\xef\xbb\xbf")  # UTF-8 with BOM: French Excel then reads the accents right
-            sink.write(self._csv_rows(table.schema.empty_table(), header=True))
-        elif table.schema != self._csv[0]:
-            rows = self._csv_rows(table.cast(self._csv[0]))
-        self._csv[1].write(rows)
-
-
-class Encoded(NamedTuple):
-    """A chunk made ready to write (:meth:`TableWriter.encode`)."""
-
-    frame: pd.DataFrame
-    lon: np.ndarray
-    lat: np.ndarray
-    table: object = None  # CSV: the Arrow table of the rows, and the rows formatted
-    rows: object = None
+            self._csv = (pacsv.CSVWriter(sink, table.schema, write_options=pacsv.WriteOptions(
+                delimiter=self.delimiter, quoting_style="needed")), table.schema, sink)
+        elif table.schema != self._csv[1]:
+            table = table.cast(self._csv[1])
+        self._csv[0].write_table(table)
 
 
 _DECIMAL_CELL = re.compile(r"^-?(0|[1-9]\d{0,14})\.\d+$")

@@ -390,13 +390,13 @@ def check_file(
                                                   robust=True, sheet=sheet) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))
                     with writer:  # on any failure its handles are closed before the partial file goes
-                        for done, (per_status, per_quartier) in _in_order(
-                                _limited(chunks, max_rows, path.name), checker, options, encode=writer.encode):
-                            rows += len(done.frame)
+                        for res, lon, lat, (per_status, per_quartier) in _in_order(
+                                _limited(chunks, max_rows, path.name), checker, options):
+                            rows += len(res)
                             statuses.update(per_status)
                             quartiers.update(per_quartier)
-                            writer.write_encoded(done)
-                            bar.update(len(done.frame))
+                            writer.write(res, lon, lat)
+                            bar.update(len(res))
                             if on_progress is not None:
                                 on_progress(rows)
                         writer.close(_summary(in_path, out_path, rows, statuses, quartiers, checker, located))
@@ -421,18 +421,10 @@ def _limited(chunks, max_rows, name):
         yield chunk
 
 
-def _check_and_encode(chunk, checker, encode, options):
-    """One chunk checked, then made ready to write (``encode``, e.g. formatted as CSV rows), in
-    the same thread: ``(encoded chunk, counts)``."""
-    frame, lon, lat, counts = _check_chunk(chunk, checker, **options)
-    return encode(frame, lon, lat), counts
-
-
-def _in_order(chunks, checker, options, *, encode):
-    """``_check_chunk`` and ``encode`` over the chunks, the next ones classified and formatted
-    while the current one is written (the ``threads`` setting; geocoded files one chunk at a
-    time, the geocoder paces itself): ``(encoded chunk, counts)`` in the input's order, with at
-    most ``threads`` + 1 chunks held."""
+def _in_order(chunks, checker, options):
+    """``_check_chunk`` over the chunks, the next ones classified while the current one is
+    written (the ``threads`` setting; geocoded files one chunk at a time, the geocoder paces
+    itself): results come back in the input's order, with at most ``threads`` + 1 chunks held."""
     import itertools
 
     from . import config
@@ -442,7 +434,7 @@ def _in_order(chunks, checker, options, *, encode):
     first = list(itertools.islice(chunks, 2))
     if ahead <= 1 or len(first) < 2:  # one chunk (a small file): classified here, on every core
         for chunk in itertools.chain(first, chunks):
-            yield _check_and_encode(chunk, checker, encode, options)
+            yield _check_chunk(chunk, checker, **options)
         return
     chunks = itertools.chain(first, chunks)
     from collections import deque
@@ -454,7 +446,7 @@ def _in_order(chunks, checker, options, *, encode):
     queue: deque = deque()
     try:
         for chunk in chunks:
-            queue.append(workers.submit(_check_and_encode, chunk, checker, encode, options))
+            queue.append(workers.submit(_check_chunk, chunk, checker, **options))
             if len(queue) > ahead:
                 yield queue.popleft().result()
         while queue:

@@ -196,34 +196,3 @@ def test_vector_input_streams_and_handles_non_points(tmp_path, checker):
     assert list(res["id"]) == ["p", "poly", "none", "q"]
     assert list(res["qpv_status"]) == ["in_qpv", "no_coordinates", "no_coordinates", "outside"]
     assert res["n"].tolist()[:2] == ["1.5", ""]
-
-
-def test_csv_chunks_formatted_apart_are_written_with_the_first_chunks_types(tmp_path):
-    import pyarrow.csv as pacsv
-
-    from qpvgeo._tables import TableWriter
-
-    first = pd.DataFrame({"a": [None, None], "n": [1.5, 2.0], "t": ["x", "=1+1"]})  # "a" has no value here
-    second = pd.DataFrame({"a": ["p;q", "r"], "n": [3.25, None], "t": ["y", "z"]})
-    path = tmp_path / "o.csv"
-    with TableWriter(path, ".csv", delimiter=";") as w:
-        # formatted in other threads, in the reverse order, then written in order
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(2) as ex:
-            enc2 = ex.submit(w.encode, second, np.zeros(2), np.zeros(2)).result()
-            enc1 = ex.submit(w.encode, first, np.zeros(2), np.zeros(2)).result()
-        w.write_encoded(enc1)
-        w.write_encoded(enc2)
-        w.close()
-    text = path.read_text(encoding="utf-8")
-    assert text.splitlines()[0] == '"a";"n";"t"'
-    back = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=";")).to_pandas()
-    assert back["a"].tolist()[2:] == ["p;q", "r"] and back["n"].tolist()[:3] == [1.5, 2.0, 3.25]
-    assert back["t"].tolist() == ["x", "'=1+1", "y", "z"]  # a formula is neutralised
-    # the same bytes as one chunk written at once
-    whole = tmp_path / "whole.csv"
-    with TableWriter(whole, ".csv", delimiter=";") as w:
-        w.write(pd.concat([first.astype({"a": object}), second], ignore_index=True), np.zeros(4), np.zeros(4))
-        w.close()
-    assert whole.read_bytes() == path.read_bytes()
