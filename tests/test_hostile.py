@@ -328,6 +328,17 @@ def test_carreaux_that_repeat_or_do_not_parse(tmp_path):
     res = fragility(load_carreaux(p), epci="200069037", allow_partial=True)
     assert "not-an-id" in set(res.carreaux["idcar_200m"])
     assert res.carreaux.loc[res.carreaux["idcar_200m"] == "not-an-id", "status"].iloc[0] == "invalid_id"
+    # and in every written layer, with no square (a null geometry), the others with theirs
+    import geopandas as gpd
+
+    from qpvgeo.outputs import write_fragility
+
+    files = write_fragility(res, tmp_path / "out")
+    for back in (gpd.read_parquet(files["parquet_carreaux"]), gpd.read_file(files["gpkg"], layer="carreaux")):
+        assert len(back) == len(res.carreaux)
+        bad = back["idcar_200m"] == "not-an-id"
+        assert bad.sum() == 1 and back.geometry[bad].isna().all()
+        assert back.geometry[~bad].notna().all() and (back.geometry[~bad].area.round(6) == 200 ** 2).all()
 
 
 def test_a_grid_in_another_crs_is_filtered_in_its_own_crs(tmp_path):
