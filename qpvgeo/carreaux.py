@@ -66,6 +66,20 @@ def grid_crs(carreaux: pd.DataFrame):
     return crs if crs is not None else carreaux.attrs.get("crs")
 
 
+def has_square(carreaux: pd.DataFrame) -> np.ndarray:
+    """True for each carreau whose id names a square (every ``id_status`` but ``invalid_id``)."""
+    return (carreaux["id_status"] != "invalid_id").to_numpy()
+
+
+def square_bounds(carreaux: pd.DataFrame) -> list[float]:
+    """xmin, ymin, xmax, ymax of the carreaux' squares (an empty list when none has one)."""
+    ok = has_square(carreaux)
+    if not ok.any():
+        return []
+    x, y, c = (carreaux[k].to_numpy(dtype=float)[ok] for k in ("x_ll", "y_ll", "cell_m"))
+    return [float(x.min()), float(y.min()), float((x + c).max()), float((y + c).max())]
+
+
 def with_squares(carreaux: pd.DataFrame, rows=None) -> gpd.GeoDataFrame:
     """The carreaux (``rows`` of them: a boolean mask or positions, default all) as a
     GeoDataFrame whose geometry is each carreau's square, built from its id (none for an
@@ -74,7 +88,7 @@ def with_squares(carreaux: pd.DataFrame, rows=None) -> gpd.GeoDataFrame:
                                                           else np.asarray(rows)]
     if isinstance(frame, gpd.GeoDataFrame) and getattr(frame, "_geometry_column_name", None) in frame.columns:
         return frame
-    ok = (frame["id_status"] != "invalid_id").to_numpy()
+    ok = has_square(frame)
     geom = np.full(len(frame), None, dtype=object)
     if ok.any():
         geom[ok] = squares(frame["x_ll"].to_numpy()[ok], frame["y_ll"].to_numpy()[ok], frame["cell_m"].to_numpy()[ok])
@@ -93,7 +107,7 @@ def square_wkb(carreaux: pd.DataFrame):
     for ``shapely.box`` (tested), without making 2.3 million shapely objects first."""
     import pyarrow as pa
 
-    ok = (carreaux["id_status"] != "invalid_id").to_numpy()
+    ok = has_square(carreaux)
     x = carreaux["x_ll"].to_numpy(dtype=float)[ok]
     y = carreaux["y_ll"].to_numpy(dtype=float)[ok]
     c = carreaux["cell_m"].to_numpy(dtype=float)[ok]

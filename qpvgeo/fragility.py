@@ -26,7 +26,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .carreaux import grid_crs, squares, with_squares
+from .carreaux import grid_crs, has_square, squares, with_squares
 from .crs import metric_crs, scale_factor
 from .errors import DataError, InputError, NotFoundError
 from .rules import FragilityRule  # noqa: F401  (part of this module's API)
@@ -98,7 +98,7 @@ def assign_communes(carreaux: pd.DataFrame, *, communes: gpd.GeoDataFrame | None
         code[has] = first[lcodes[has]]
         single[has] = (length == 5)[lcodes[has]]
     insee = np.where(single, code, -1)
-    todo = (insee < 0) & (out["id_status"] != "invalid_id").to_numpy()
+    todo = (insee < 0) & has_square(out)
     if todo.any():
         comm = (load_communes() if communes is None else communes).to_crs(grid_crs(carreaux))
         cell = out["cell_m"].to_numpy()[todo]
@@ -231,10 +231,10 @@ def group(carreaux: gpd.GeoDataFrame, *, contact: str = "edge", partition=None) 
 
 def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
           contact: str = "edge", names: dict | None = None,
-          qpv_union=None) -> tuple[gpd.GeoDataFrame, pd.Categorical]:
+          qpv_parts=None) -> tuple[gpd.GeoDataFrame, pd.Categorical]:
     """Candidate zones from the flagged carreaux (output of :func:`flag`), with their statistics,
-    and each carreau's zone id ("" for none). Zones never cross an EPCI limit. ``qpv_union``:
-    the union of the QPV of ``perimeters`` in the grid's CRS, when already made."""
+    and each carreau's zone id ("" for none). Zones never cross an EPCI limit. ``qpv_parts``:
+    the QPV of ``perimeters`` in the grid's CRS as non-overlapping polygons, when already made."""
     crs = grid_crs(flagged)
     where = np.flatnonzero(flagged["flagged"].to_numpy(dtype=bool))
     sel = pd.DataFrame(flagged.iloc[where]).copy()
@@ -264,12 +264,8 @@ def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
     agg["zone_id"] = zone_ids
     # each zone's outline: its one square, or the union of its squares (numpy groups, no pandas apply);
     # squares are built for the flagged carreaux only
-    zl = sel["_z"].to_numpy()
-    order = np.argsort(zl, kind="stable")
-    labels, starts, sizes = np.unique(zl[order], return_index=True, return_counts=True)
-    sq = squares(sel["x_ll"].to_numpy()[order], sel["y_ll"].to_numpy()[order], sel["cell_m"].to_numpy()[order])
-    shapes = np.array([sq[a] if k == 1 else shapely.union_all(sq[a:a + k])
-                       for a, k in zip(starts, sizes)], dtype=object)
+    sq = squares(sel["x_ll"].to_numpy(), sel["y_ll"].to_numpy(), sel["cell_m"].to_numpy())
+    labels, shapes = _union_per_label(sq, sel["_z"].to_numpy())
     geoms = pd.Series(shapes, index=labels)
     out = gpd.GeoDataFrame(agg, geometry=geoms.reindex(agg.index).values, crs=crs)
     out["rate"] = out["poor_households"] / out["households"]
@@ -281,7 +277,7 @@ def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
     out["communes"] = [lists.get(z, []) for z in agg.index]
     names = names or {}
     out["noms_communes"] = out["communes"].map(lambda cs: ", ".join(names.get(c, c) for c in cs))
-    _qpv_relations(out, sel, perimeters, qpv_union)
+    _qpv_relations(out, sel, perimeters, qpv_parts)
     codes = np.full(len(flagged), len(zone_ids), dtype=np.int64)  # the last category, "", for no zone
     codes[where] = rank[lab]
     zone_of = pd.Categorical.from_codes(codes, categories=zone_ids + [""])
@@ -291,7 +287,7 @@ def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
     return out[cols + ["geometry"]], zone_of
 
 
-def _qpv_union(perimeters: gpd.GeoDataFrame, crs) -> np.ndarray:
+def _qpv_parts(perimeters: gpd.GeoDataFrame, crs) -> np.ndarray:
     """The area of the QPV in ``crs`` as polygons whose interiors do not overlap (what the shares
     and the overlaps need): each quartier's own parts, except where quartiers meet, which are
     merged. Merging only those is the same area as ``union_all`` of all, in a fraction of its time."""
@@ -302,19 +298,24 @@ def _qpv_union(perimeters: gpd.GeoDataFrame, crs) -> np.ndarray:
     a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(len(geoms), len(geoms)))
     _, label = connected_components(graph, directed=False)
-    order = np.argsort(label, kind="stable")
-    _, starts, sizes = np.unique(label[order], return_index=True, return_counts=True)
-    merged = [geoms[order[i]] if k == 1 else shapely.union_all(geoms[order[i:i + k]])
-              for i, k in zip(starts, sizes)]
-    parts = shapely.get_parts(np.asarray(merged, dtype=object))
+    parts = shapely.get_parts(_union_per_label(geoms, label)[1])
     return parts[shapely.area(parts) > 0]
+
+
+def _union_per_label(geoms: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each label, the union of its geometries): a lone geometry as it is, in numpy groups."""
+    order = np.argsort(labels, kind="stable")
+    distinct, starts, sizes = np.unique(labels[order], return_index=True, return_counts=True)
+    g = geoms[order]
+    return distinct, np.array([g[i] if k == 1 else shapely.union_all(g[i:i + k]) for i, k in zip(starts, sizes)],
+                              dtype=object)
 
 
 def near_boxes(carreaux: pd.DataFrame, bounds: np.ndarray) -> np.ndarray:
     """True for each carreau (with a valid id) whose square meets one of the boxes ``bounds``
     (``(n, 4)``: xmin, ymin, xmax, ymax in the grid's CRS), found on grid indices: no square is
     built. A few thousand quartiers' boxes hold a few hundred thousand cells."""
-    ok = (carreaux["id_status"] != "invalid_id").to_numpy()
+    ok = has_square(carreaux)
     hit = np.zeros(len(carreaux), dtype=bool)
     bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
     bounds = bounds[np.isfinite(bounds).all(axis=1)]
@@ -373,10 +374,10 @@ def _nearest(geoms: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nda
     coords = shapely.get_coordinates(shapely.boundary(targets))
     inside = shapely.point_on_surface(geoms)
     bound, _ = cKDTree(coords).query(shapely.get_coordinates(inside))
-    hit = shapely.STRtree(targets).query(inside, predicate="intersects")  # distance 0
-    bound[hit[0]] = 0.0
+    tree = shapely.STRtree(targets)
+    bound[tree.query(inside, predicate="intersects")[0]] = 0.0  # inside a target: distance 0
     # every target at most `bound` away from the geometry (bound ≥ the nearest distance)
-    gi, ti = shapely.STRtree(targets).query(geoms, predicate="dwithin", distance=bound + 1e-6)
+    gi, ti = tree.query(geoms, predicate="dwithin", distance=bound + 1e-6)
     d = shapely.distance(geoms[gi], targets[ti])
     order = np.lexsort((ti, d, gi))
     gi, ti, d = gi[order], ti[order], d[order]
@@ -387,7 +388,7 @@ def _nearest(geoms: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nda
     return best_t, best_d
 
 
-def _qpv_relations(out: gpd.GeoDataFrame, sel: pd.DataFrame, perimeters, union=None) -> None:
+def _qpv_relations(out: gpd.GeoDataFrame, sel: pd.DataFrame, perimeters, parts=None) -> None:
     out["households_in_qpv_share"] = np.nan
     out["inside_qpv"] = False
     out["nearest_qpv"] = ""
@@ -398,13 +399,13 @@ def _qpv_relations(out: gpd.GeoDataFrame, sel: pd.DataFrame, perimeters, union=N
     qpv = perimeters[perimeters["classe"] == "QPV"]
     if qpv.empty:
         return
-    union = _qpv_union(perimeters, out.crs) if union is None else union
-    share = sel["qpv_share"].to_numpy() if "qpv_share" in sel.columns else qpv_share(sel, union)
+    parts = _qpv_parts(perimeters, out.crs) if parts is None else parts
+    share = sel["qpv_share"].to_numpy() if "qpv_share" in sel.columns else qpv_share(sel, parts)
     in_men = sel["men"].to_numpy() * share
     tot = pd.Series(in_men, index=sel.index).groupby(sel["_z"]).sum()
     out["households_in_qpv_share"] = (tot.reindex(out.index) / out["households"]).round(4)
     zone_area = shapely.area(out.geometry.values)
-    out["inside_qpv"] = _area_inside(out.geometry.values, union) >= 0.999 * zone_area
+    out["inside_qpv"] = _area_inside(out.geometry.values, parts) >= 0.999 * zone_area
     # nearest QPV, ground distance in the territory's metric CRS
     wgs_c = out.geometry.centroid.to_crs(4326)
     crs_m = metric_crs(lonlat=(wgs_c.x.mean(), wgs_c.y.mean()))
@@ -573,7 +574,7 @@ def fragility(
     covered: dict = {}
     for e, i in zip(pair // len(icats), pair % len(icats)):
         covered.setdefault(ecats[e], set()).add(icats[i])
-    count = dict(zip(ecats, count.tolist()))
+    carreaux_of = dict(zip(ecats, count.tolist()))
     rows = []
     for e, r in sums.iterrows():
         ms = members.get(e, [])
@@ -584,7 +585,7 @@ def fragility(
         rows.append({"epci": e, "nom_epci": names_epci.get(e), "reference_rate": float(r["reference_rate"]),
                      "reference_method": r["reference_method"],
                      "computed_reference_rate": float(r["computed_reference_rate"]),
-                     "carreaux": int(count.get(e, 0)), "households": round(float(r["households"]), 1),
+                     "carreaux": int(carreaux_of.get(e, 0)), "households": round(float(r["households"]), 1),
                      "poor_households": round(float(r["poor_households"]), 1),
                      "individuals": round(float(r["individuals"]), 1), "population": population_e,
                      "individuals_share_of_population": share, "communes": len(ms),
@@ -611,13 +612,13 @@ def fragility(
     if not with_ref.all():
         mine, mcode = mine[with_ref], mcode[with_ref]
     flagged = flag(mine, rate_of[mcode], rule)
-    union = None  # the QPV's area, in polygons that do not overlap
+    parts = None  # the QPV's area, in polygons that do not overlap
     if perimeters is not None and len(perimeters):
         # once for every carreau; the zones' statistics reuse it
-        union = _qpv_union(perimeters, crs)
-        flagged["qpv_share"] = qpv_share(flagged, union)
+        parts = _qpv_parts(perimeters, crs)
+        flagged["qpv_share"] = qpv_share(flagged, parts)
     names = dict(zip(table["insee"], table["nom_commune"]))
-    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names, qpv_union=union)
+    zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names, qpv_parts=parts)
     flagged["zone_id"] = zone_of
     if "qpv_share" in flagged.columns:
         flagged["qpv_share"] = flagged["qpv_share"].round(4)
@@ -634,8 +635,8 @@ def fragility(
     zt.insert(2, "nom_epci", zt["epci"].map(names_epci).to_numpy(dtype=object))
     zt.insert(len(zt.columns) - 1, "partial", zt["epci"].isin(partial).to_numpy())
     f = flagged["flagged"].to_numpy(dtype=bool)
-    per_flag = np.bincount(mcode, weights=f[:len(mcode)], minlength=k)
-    per_epci["flagged_carreaux"] = [int(per_flag[ecats.index(e)]) for e in per_epci.index]
+    per_flag = pd.Series(np.bincount(mcode, weights=f[:len(mcode)], minlength=k), index=ecats)
+    per_epci["flagged_carreaux"] = per_flag.reindex(per_epci.index).fillna(0).astype(int)
     per_epci["zones"] = zt.groupby("epci").size().reindex(per_epci.index).fillna(0).astype(int)
     records = per_epci.reset_index().to_dict("records")
     for r in records:

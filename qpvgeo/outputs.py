@@ -9,7 +9,7 @@ import pandas as pd
 import pyproj
 
 from . import __version__, _io
-from .carreaux import grid_crs, square_wkb
+from .carreaux import grid_crs, square_bounds, square_wkb
 from .errors import InputError
 from .fragility import FragilityResult
 from .raster import write_geotiff
@@ -50,7 +50,7 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
 
     def geoparquet():
         with _io.atomic_path(paths["parquet_carreaux"], overwrite=overwrite) as tmp:
-            _write_geoparquet(car, crs, _squares_bbox(table), tmp)
+            _write_geoparquet(car, crs, square_bounds(table), tmp)
 
     def geotiff():
         write_geotiff(table, paths["tif"], overwrite=overwrite,
@@ -102,15 +102,6 @@ def _carreaux_arrow(table: pd.DataFrame, columns: list[str]):
             t = t.set_column(i, f.name, t.column(i).cast(pa.string()))
     t = t.append_column("geometry", square_wkb(table))
     return t.replace_schema_metadata(None)
-
-
-def _squares_bbox(table: pd.DataFrame) -> list[float]:
-    """xmin, ymin, xmax, ymax of the carreaux' squares (none: an empty list)."""
-    ok = (table["id_status"] != "invalid_id").to_numpy()
-    if not ok.any():
-        return []
-    x, y, c = (table[k].to_numpy(dtype=float)[ok] for k in ("x_ll", "y_ll", "cell_m"))
-    return [float(x.min()), float(y.min()), float((x + c).max()), float((y + c).max())]
 
 
 def _write_geoparquet(t, crs: pyproj.CRS, bbox: list[float], path) -> None:

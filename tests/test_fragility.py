@@ -442,7 +442,7 @@ def test_duplicates_are_the_same_square_however_spelled():
 
 
 def test_nearest_quartier_of_zones_and_the_qpv_area_equal_geos_whole_layer_answers():
-    from qpvgeo.fragility import _area_inside, _nearest, _qpv_union
+    from qpvgeo.fragility import _area_inside, _nearest, _qpv_parts
 
     per = load_perimeters()
     q = np.asarray(per.to_crs(3035).geometry.values, dtype=object)
@@ -464,7 +464,7 @@ def test_nearest_quartier_of_zones_and_the_qpv_area_equal_geos_whole_layer_answe
     assert (d == 0).sum() > 200 and (d > 10_000).sum() > 100
     # the QPV's area in parts that do not overlap, even from a layer whose quartiers overlap
     doubled = pd.concat([per, per.iloc[:5].assign(geometry=per.iloc[:5].translate(80, 0))], ignore_index=True)
-    parts = _qpv_union(doubled, 3035)
+    parts = _qpv_parts(doubled, 3035)
     whole = shapely.union_all(doubled.to_crs(3035).geometry.values)
     assert shapely.area(parts).sum() == pytest.approx(whole.area, rel=1e-9)
     np.testing.assert_allclose(_area_inside(zones_, parts), shapely.area(shapely.intersection(zones_, whole)),
