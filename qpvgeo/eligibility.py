@@ -38,7 +38,7 @@ from .crs import (
 )
 from .errors import InputError
 from .rules import COMPARISONS, Rule  # noqa: F401  (Rule is part of this module's API)
-from .territory import coverage_of, coverage_of_selection
+from .territory import coverage_of_perimeters
 
 log = logging.getLogger(__name__)
 
@@ -400,9 +400,7 @@ class Checker:
         deps = self.perimeters["departement"].fillna("").astype(str)
         wgs = self.perimeters.to_crs(WGS84)
         if coverage is None:
-            coverage = coverage_of([d for d in deps if d])
-            if selection:
-                coverage = shapely.intersection(coverage, coverage_of_selection(selection, wgs))
+            coverage = coverage_of_perimeters(perimeters)
         elif isinstance(coverage, gpd.GeoDataFrame | gpd.GeoSeries):
             if coverage.crs is None:
                 raise InputError("the coverage layer has no CRS")

@@ -23,7 +23,7 @@ import pandas as pd
 from . import _document as doc
 from . import _io
 from .errors import DataError, InputError, NotFoundError
-from .present import grouped, percent
+from .present import grouped, in_qpv_fr, percent
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def document(f: Fiche) -> doc.Document:
         if len(f.zones):
             t = doc.Table(["Zone", "Communes", "Ménages", "Habitants", "Taux", "Dans un QPV", "Distance"],
                           [[r["zone_id"], r["noms_communes"], grouped(r["households"]), grouped(r["individuals"]),
-                            percent(r["rate"]), _inside(r), f"{grouped(r['distance_m'])} m"]
+                            percent(r["rate"]), in_qpv_fr(r), f"{grouped(r['distance_m'])} m"]
                            for _, r in f.zones.iterrows()], widths=[0.6, 2.4, 0.9, 0.9, 0.8, 1.6, 0.9])
             sections.append(doc.Section(f"Zones fragiles candidates dans le quartier ou à moins de "
                                         f"{grouped(NEAR_M)} m", table=t))
@@ -309,13 +309,6 @@ def document(f: Fiche) -> doc.Document:
                                  + ", ".join(n for _, n in f.epci),
                         sections=sections, maps=[f.spec] if f.spec is not None else [],
                         footer=f"Fiche quartier {f.code}, établie le {f.made} avec qpvgeo.")
-
-
-def _inside(r) -> str:
-    share = r.get("households_in_qpv_share")
-    if bool(r.get("inside_qpv")):
-        return "entièrement"
-    return f"en partie ({share * 100:.0f} % des ménages)" if share and share > 0 else "non"
 
 
 def index_document(fiches: list[Fiche], files: dict) -> doc.Document:

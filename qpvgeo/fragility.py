@@ -27,10 +27,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .carreaux import grid_crs, has_square, squares, with_squares
-from .crs import metric_crs, scale_factor
+from .crs import WGS84, metric_crs, scale_factor
 from .errors import DataError, InputError, NotFoundError
 from .rules import FragilityRule  # noqa: F401  (part of this module's API)
-from .territory import communes_of_epci, epci_name, load_communes, load_membership
+from .territory import communes_of_epci, coverage_of_perimeters, epci_name, load_communes, load_membership
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,7 @@ def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
     crs = grid_crs(flagged)
     where = np.flatnonzero(flagged["flagged"].to_numpy(dtype=bool))
     sel = pd.DataFrame(flagged.iloc[where]).copy()
+    sel.attrs = _crs_attrs(crs)
     for c in ("epci", "insee"):  # a few flagged carreaux: plain text from here on
         if c in sel.columns:
             sel[c] = sel[c].astype(object).astype(str)
@@ -245,7 +246,7 @@ def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
         sel["epci"] = ""
     cols = ["zone_id", "epci", "carreaux", "carreaux_imputed", "households", "individuals", "poor_households", "rate",
             "ratio", "communes", "noms_communes", "households_in_qpv_share", "inside_qpv", "nearest_qpv",
-            "nearest_qpv_nom", "distance_qpv_m"]
+            "nearest_qpv_nom", "distance_qpv_m", "qpv_coverage"]
     if sel.empty:
         return (gpd.GeoDataFrame(columns=cols, geometry=[], crs=crs),
                 pd.Categorical.from_codes(np.zeros(len(flagged), dtype=np.int64), categories=[""]))
@@ -285,6 +286,12 @@ def zones(flagged: pd.DataFrame, *, perimeters: gpd.GeoDataFrame | None,
     for c in ("households", "individuals", "poor_households"):
         out[c] = out[c].round(1)
     return out[cols + ["geometry"]], zone_of
+
+
+def _crs_attrs(crs) -> dict:
+    """The attrs a table of carreaux carries: its CRS only, as text (pandas copies attrs on every
+    operation: costly on millions of rows when they hold more)."""
+    return {"crs": crs.to_string() if hasattr(crs, "to_string") else str(crs)}
 
 
 def _qpv_parts(perimeters: gpd.GeoDataFrame, crs) -> np.ndarray:
@@ -347,15 +354,28 @@ def _area_inside(geoms: np.ndarray, parts: np.ndarray) -> np.ndarray:
     return np.bincount(gi, weights=area, minlength=len(geoms))
 
 
-def qpv_share(carreaux: pd.DataFrame, union) -> np.ndarray:
+def qpv_share(carreaux: pd.DataFrame, union, coverage=None) -> np.ndarray:
     """Share of each carreau's area inside ``union`` (the QPV in the carreaux' CRS: one geometry,
-    or polygons that do not overlap); 0 without a valid id. Only the carreaux whose square meets
-    the box of one part are measured (their squares built then), each against the parts it meets."""
-    share = np.zeros(len(carreaux))
+    or polygons that do not overlap). NaN for a carreau without a square, and for one whose
+    centre lies outside ``coverage`` (WGS84: the area the perimeters speak for, see
+    :func:`qpvgeo.territory.coverage_of_perimeters`), where a QPV may lie that was not loaded.
+    Only the carreaux whose square meets the box of one part are measured (their squares built
+    then), each against the parts it meets."""
+    known = has_square(carreaux).copy()
+    if coverage is not None and known.any():
+        from .crs import transformer
+
+        half = carreaux["cell_m"].to_numpy(dtype=float)[known] / 2
+        x = carreaux["x_ll"].to_numpy(dtype=float)[known] + half
+        y = carreaux["y_ll"].to_numpy(dtype=float)[known] + half
+        lon, lat = transformer(grid_crs(carreaux), WGS84).transform(x, y)
+        shapely.prepare(coverage)
+        known[known] = shapely.contains_xy(coverage, lon, lat)
+    share = np.where(known, 0.0, np.nan)
     parts = shapely.get_parts(np.atleast_1d(np.asarray(union, dtype=object))) if union is not None else []
     if not len(parts):
         return share
-    near = np.flatnonzero(near_boxes(carreaux, shapely.bounds(parts)))
+    near = np.flatnonzero(near_boxes(carreaux, shapely.bounds(parts)) & known)
     if not len(near):
         return share
     cell = carreaux["cell_m"].to_numpy(dtype=float)[near]
@@ -388,38 +408,51 @@ def _nearest(geoms: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nda
     return best_t, best_d
 
 
+QPV_COVERAGE = ("covered", "partial", "not_covered")  # of a zone by the perimeters loaded
+
+
 def _qpv_relations(out: gpd.GeoDataFrame, sel: pd.DataFrame, perimeters, parts=None) -> None:
+    """Each zone's share of households in a QPV, whether it lies inside one, its nearest QPV and
+    the ground distance, and ``qpv_coverage``: whether the perimeters loaded speak for where the
+    zone lies (:func:`qpvgeo.territory.coverage_of_perimeters`, the Checker's decision). Where
+    they do not (no perimeters, no QPV among them, or a zone outside their départements), these
+    are empty, never "not in a QPV": a QPV may be there that was not loaded."""
     out["households_in_qpv_share"] = np.nan
-    out["inside_qpv"] = False
+    out["inside_qpv"] = pd.array([pd.NA] * len(out), dtype="boolean")
     out["nearest_qpv"] = ""
     out["nearest_qpv_nom"] = ""
     out["distance_qpv_m"] = np.nan
-    if perimeters is None or len(perimeters) == 0:
+    out["qpv_coverage"] = "not_covered"
+    if perimeters is None or len(perimeters) == 0 or not len(out):
         return
     qpv = perimeters[perimeters["classe"] == "QPV"]
     if qpv.empty:
         return
+    zwgs = np.asarray(out.geometry.to_crs(4326).values, dtype=object)
+    coverage = coverage_of_perimeters(perimeters)
+    whole = shapely.covers(coverage, zwgs)
+    some = whole | shapely.intersects(coverage, zwgs)
+    out["qpv_coverage"] = np.where(whole, "covered", np.where(some, "partial", "not_covered"))
+    if not some.any():
+        return
+    idx = out.index.to_numpy()[some]
+    z = out.loc[idx]
     parts = _qpv_parts(perimeters, out.crs) if parts is None else parts
-    share = sel["qpv_share"].to_numpy() if "qpv_share" in sel.columns else qpv_share(sel, parts)
-    in_men = sel["men"].to_numpy() * share
-    tot = pd.Series(in_men, index=sel.index).groupby(sel["_z"]).sum()
-    out["households_in_qpv_share"] = (tot.reindex(out.index) / out["households"]).round(4)
-    zone_area = shapely.area(out.geometry.values)
-    out["inside_qpv"] = _area_inside(out.geometry.values, parts) >= 0.999 * zone_area
+    share = sel["qpv_share"].to_numpy() if "qpv_share" in sel.columns else qpv_share(sel, parts, coverage)
+    in_men = pd.Series(sel["men"].to_numpy() * share, index=sel.index)
+    tot = in_men.groupby(sel["_z"]).sum()  # a carreau outside the coverage (NaN) adds nothing
+    out.loc[idx, "households_in_qpv_share"] = (tot.reindex(idx) / z["households"]).round(4)
+    out.loc[idx, "inside_qpv"] = _area_inside(z.geometry.values, parts) >= 0.999 * shapely.area(z.geometry.values)
     # nearest QPV, ground distance in the territory's metric CRS
-    wgs_c = out.geometry.centroid.to_crs(4326)
+    wgs_c = z.geometry.centroid.to_crs(4326)
     crs_m = metric_crs(lonlat=(wgs_c.x.mean(), wgs_c.y.mean()))
     q_m = qpv.to_crs(crs_m)
-    z_m = out.to_crs(crs_m)
-    qi, d = _nearest(z_m.geometry.values, q_m.geometry.values)
+    qi, d = _nearest(z.to_crs(crs_m).geometry.values, q_m.geometry.values)
     zi = np.flatnonzero(qi >= 0)
     qi, d = qi[zi], d[zi]
     k = scale_factor(crs_m, wgs_c.x.to_numpy(), wgs_c.y.to_numpy())
-    codes = q_m["code_qp"].to_numpy()
-    names = q_m["nom_qp"].to_numpy()
-    idx = out.index.to_numpy()
-    out.loc[idx[zi], "nearest_qpv"] = codes[qi]
-    out.loc[idx[zi], "nearest_qpv_nom"] = names[qi]
+    out.loc[idx[zi], "nearest_qpv"] = q_m["code_qp"].to_numpy()[qi]
+    out.loc[idx[zi], "nearest_qpv_nom"] = q_m["nom_qp"].to_numpy()[qi]
     out.loc[idx[zi], "distance_qpv_m"] = np.round(d / k[zi], 1)
 
 
@@ -517,8 +550,7 @@ def fragility(
     if crs is None:
         raise InputError("the carreaux have no CRS: read them with qpvgeo.carreaux.load_carreaux")
     c = assign_communes(carreaux, communes=communes, membership=table)
-    # pandas copies attrs on every operation: only the CRS (as text) travels with the table
-    c.attrs = {"crs": crs.to_string() if hasattr(crs, "to_string") else str(crs)}
+    c.attrs = _crs_attrs(crs)
     # per EPCI, on the integer codes of the categorical column (one pass each, no text compared)
     ecats = [str(e) for e in c["epci"].cat.categories]
     ecode = c["epci"].cat.codes.to_numpy()
@@ -616,7 +648,7 @@ def fragility(
     if perimeters is not None and len(perimeters):
         # once for every carreau; the zones' statistics reuse it
         parts = _qpv_parts(perimeters, crs)
-        flagged["qpv_share"] = qpv_share(flagged, parts)
+        flagged["qpv_share"] = qpv_share(flagged, parts, coverage_of_perimeters(perimeters))
     names = dict(zip(table["insee"], table["nom_commune"]))
     zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names, qpv_parts=parts)
     flagged["zone_id"] = zone_of
@@ -694,7 +726,7 @@ def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
     columns = {}
     for c in table.columns:
         col = table[c]
-        if col.dtype.kind == "b":
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind == "b":  # nullable booleans: below, NA as None
             values = col.to_numpy(dtype=bool).tolist()
         elif col.dtype.kind in "iu":
             values = col.to_numpy().tolist()
@@ -713,7 +745,7 @@ def _zone_records(zt: gpd.GeoDataFrame) -> list[dict]:
             columns[c] = [v if v is None else round(v, digits) for v in columns[c]]
     for c in ("inside_qpv", "partial", "meets_qpv_size"):
         if c in columns:
-            columns[c] = [bool(v) for v in columns[c]]
+            columns[c] = [None if v is None else bool(v) for v in columns[c]]
     for c in ("carreaux", "carreaux_imputed"):
         if c in columns:
             columns[c] = [int(v) for v in columns[c]]

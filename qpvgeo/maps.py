@@ -412,8 +412,9 @@ def _popup_zone(row) -> str:
     return (f"<b>Zone {_esc(row['zone_id'])}</b> ({_esc(row['communes'])})<br>"
             f"{int(row['carreaux'])} carreaux, {row['households']:.0f} ménages, {row['individuals']:.0f} individus"
             f"<br>Taux de pauvreté : {row['rate']:.1%} (× {row['ratio']:.2f} la référence)"
-            f"<br>Ménages en QPV : {row['households_in_qpv_share']:.0%}"
-            f"<br>QPV le plus proche : {_esc(row['nearest_qpv'])} à {row['distance_qpv_m']:.0f} m")
+            + (f"<br>Ménages en QPV : {row['households_in_qpv_share']:.0%}"
+               f"<br>QPV le plus proche : {_esc(row['nearest_qpv'])} à {row['distance_qpv_m']:.0f} m"
+               if row.get("nearest_qpv") else "<br>QPV : pas de données (périmètres non chargés ici)"))
 
 
 _BIND_POPUP = folium.JsCode(

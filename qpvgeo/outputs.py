@@ -46,7 +46,7 @@ def write_fragility(result: FragilityResult, outdir: str | Path, *, overwrite: b
         with _io.atomic_path(paths["gpkg"], overwrite=overwrite) as tmp:
             pyogrio.write_arrow(car, tmp, layer="carreaux", driver="GPKG", geometry_name="geometry",
                                 geometry_type="Polygon", crs=crs.to_wkt())
-            zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True)
+            zones.to_file(tmp, layer="zones", driver="GPKG", engine="pyogrio", append=True, use_arrow=True)
 
     def geoparquet():
         with _io.atomic_path(paths["parquet_carreaux"], overwrite=overwrite) as tmp:

@@ -32,6 +32,19 @@ def status_fr(status: str, band_m: float = 300) -> str:
     return LABELS_FR.get(status, status).replace("{band}", f"{band_m:g}")
 
 
+def in_qpv_fr(zone) -> str:
+    """Whether a candidate zone lies in a QPV, in words for élus: « entièrement », « en partie
+    (60 % des ménages) », « non », or « pas de données » where the perimeters loaded do not speak
+    for where it lies (``qpv_coverage`` not_covered: a QPV may be there that was not loaded)."""
+    if zone.get("qpv_coverage", "covered") == "not_covered":
+        return "pas de données (périmètres non chargés ici)"
+    inside = zone.get("inside_qpv")
+    share = zone.get("households_in_qpv_share")
+    if str(inside) == "True":  # a bool or numpy bool; never pandas' NA (no data)
+        return "entièrement"
+    return f"en partie ({share * 100:.0f} % des ménages)" if share and share == share and share > 0 else "non"
+
+
 def decimal_comma(value, digits: int | None = None) -> str:
     """``1085.46`` → ``1085,46``; no thousands separator (a spreadsheet reads it as a number).
 

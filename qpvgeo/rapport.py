@@ -11,7 +11,7 @@ from datetime import date
 
 import pandas as pd
 
-from .present import grouped, percent
+from .present import grouped, in_qpv_fr, percent
 
 
 def _int(x) -> str:
@@ -32,9 +32,7 @@ def zones_for_people(result) -> pd.DataFrame:
                                                                         ascending=[False, True])
     rows = []
     for _, r in z.iterrows():
-        share = r.get("households_in_qpv_share")
-        inside = ("entièrement" if bool(r.get("inside_qpv")) else
-                  f"en partie ({share * 100:.0f} % des ménages)" if share and share > 0 else "non")
+        inside = in_qpv_fr(r)
         nearest = r.get("nearest_qpv_nom") or r.get("nearest_qpv") or ""
         rows.append({
             "Zone": r["zone_id"],

@@ -138,8 +138,10 @@ def load_communes(path: str | Path | None = None) -> gpd.GeoDataFrame:
 
 
 @functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)
 def departement_outline(departement: str):
-    """Outline (WGS84 shapely geometry) of a département when qpvgeo ships it, else None."""
+    """Outline (WGS84 shapely geometry) of a département when qpvgeo ships it, else None (read
+    once per process)."""
     if str(departement) == "62":
         return shapely.union_all(gpd.read_file(_data.embedded(_data.DEPARTEMENT_62)).to_crs(WGS84).geometry.values)
     return None
@@ -161,6 +163,19 @@ def coverage_of(departements) -> shapely.Geometry:
     if not parts:
         return shapely.Polygon()
     return shapely.union_all(parts)
+
+
+def coverage_of_perimeters(perimeters: gpd.GeoDataFrame) -> shapely.Geometry:
+    """The area (WGS84) a layer of quartiers speaks for: its départements (:func:`coverage_of`),
+    narrowed to its selection when it was selected (:func:`coverage_of_selection`). Outside it,
+    "no quartier here" is not known: answers there are ``not_covered``. The one decision for
+    points, sites, files (:class:`qpvgeo.eligibility.Checker`) and fragility zones."""
+    deps = perimeters["departement"].fillna("").astype(str)
+    coverage = coverage_of([d for d in deps if d])
+    selection = dict(perimeters.attrs.get("qpvgeo_selection") or {})
+    if selection:
+        coverage = shapely.intersection(coverage, coverage_of_selection(selection, perimeters.to_crs(WGS84)))
+    return coverage
 
 
 def coverage_of_selection(selection: dict, perimeters_wgs84: gpd.GeoDataFrame) -> shapely.Geometry:
@@ -200,7 +215,7 @@ def coverage_of_selection(selection: dict, perimeters_wgs84: gpd.GeoDataFrame) -
 
 
 __all__ = [
-    "coverage_of_selection",
+    "coverage_of_selection", "coverage_of_perimeters",
     "load_membership", "epci_name", "communes_of_epci", "load_communes", "departement_outline",
     "coverage_of", "departement_of_commune",
 ]

@@ -469,3 +469,34 @@ def test_nearest_quartier_of_zones_and_the_qpv_area_equal_geos_whole_layer_answe
     assert shapely.area(parts).sum() == pytest.approx(whole.area, rel=1e-9)
     np.testing.assert_allclose(_area_inside(zones_, parts), shapely.area(shapely.intersection(zones_, whole)),
                                rtol=1e-9, atol=1e-6)
+
+
+def test_zones_where_no_perimeter_was_loaded_say_so_never_not_in_a_qpv():
+    from qpvgeo.perimeters import select
+    from qpvgeo.rapport import zones_for_people
+
+    # one quartier selected by its code: the layer speaks for that quartier only (as for a point)
+    one = select(load_perimeters(), code=["QN06237M"])
+    res = fragility(load_carreaux(), epci=CAPSO, perimeters=one)
+    z = res.zones
+    assert set(z["qpv_coverage"]) <= {"covered", "partial", "not_covered"}
+    out = z[z["qpv_coverage"] == "not_covered"]
+    assert len(out) > 5
+    assert (out["nearest_qpv"] == "").all() and out["distance_qpv_m"].isna().all()
+    assert out["inside_qpv"].isna().all() and out["households_in_qpv_share"].isna().all()
+    recs = {r["zone_id"]: r for r in res.summary["zones"]}
+    assert all(recs[i]["inside_qpv"] is None and recs[i]["distance_qpv_m"] is None for i in out["zone_id"])
+    sheet = zones_for_people(res).set_index("Zone")
+    assert sheet.loc[out["zone_id"], "Dans un QPV"].str.startswith("pas de données").all()
+    # the carreaux there have no share either, those in the quartier theirs
+    far = res.carreaux["zone_id"].isin(out["zone_id"])
+    assert res.carreaux.loc[far, "qpv_share"].isna().all()
+    assert (res.carreaux["qpv_share"] > 0).any()
+    # where it speaks (zones across the quartier), the same answers as with the whole layer
+    whole = fragility(load_carreaux(), epci=CAPSO, perimeters=load_perimeters()).zones.set_index("zone_id")
+    across = z[z["qpv_coverage"] == "partial"].set_index("zone_id")
+    assert len(across) and (across["nearest_qpv"] == "QN06237M").all()
+    assert (across["distance_qpv_m"] == whole.loc[across.index, "distance_qpv_m"]).all()
+    # no perimeters at all: nothing is said about the QPV
+    bare = fragility(load_carreaux(), epci=CAPSO).zones
+    assert (bare["qpv_coverage"] == "not_covered").all() and bare["inside_qpv"].isna().all()
