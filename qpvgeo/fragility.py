@@ -294,6 +294,16 @@ def _crs_attrs(crs) -> dict:
     return {"crs": crs.to_string() if hasattr(crs, "to_string") else str(crs)}
 
 
+def _coverage_in(perimeters: gpd.GeoDataFrame, crs):
+    """The area the perimeters speak for (:func:`qpvgeo.territory.coverage_of_perimeters`, the
+    Checker's test) in the grid's CRS, its edges cut every 0.01° first so that they bend as
+    they should once projected: carreaux and zones are then tested where they are."""
+    area = shapely.segmentize(coverage_of_perimeters(perimeters), 0.01)
+    area = gpd.GeoSeries([area], crs=WGS84).to_crs(crs).iloc[0]
+    shapely.prepare(area)  # tested against every carreau and every zone
+    return area
+
+
 def _qpv_parts(perimeters: gpd.GeoDataFrame, crs) -> np.ndarray:
     """The area of the QPV in ``crs`` as polygons whose interiors do not overlap (what the shares
     and the overlaps need): each quartier's own parts, except where quartiers meet, which are
@@ -357,20 +367,15 @@ def _area_inside(geoms: np.ndarray, parts: np.ndarray) -> np.ndarray:
 def qpv_share(carreaux: pd.DataFrame, union, coverage=None) -> np.ndarray:
     """Share of each carreau's area inside ``union`` (the QPV in the carreaux' CRS: one geometry,
     or polygons that do not overlap). NaN for a carreau without a square, and for one whose
-    centre lies outside ``coverage`` (WGS84: the area the perimeters speak for, see
-    :func:`qpvgeo.territory.coverage_of_perimeters`), where a QPV may lie that was not loaded.
+    centre lies outside ``coverage`` (in the same CRS: the area the perimeters speak for, see
+    :func:`_coverage_in`), where a QPV may lie that was not loaded.
     Only the carreaux whose square meets the box of one part are measured (their squares built
     then), each against the parts it meets."""
     known = has_square(carreaux).copy()
     if coverage is not None and known.any():
-        from .crs import transformer
-
         half = carreaux["cell_m"].to_numpy(dtype=float)[known] / 2
-        x = carreaux["x_ll"].to_numpy(dtype=float)[known] + half
-        y = carreaux["y_ll"].to_numpy(dtype=float)[known] + half
-        lon, lat = transformer(grid_crs(carreaux), WGS84).transform(x, y)
-        shapely.prepare(coverage)
-        known[known] = shapely.contains_xy(coverage, lon, lat)
+        known[known] = shapely.contains_xy(coverage, carreaux["x_ll"].to_numpy(dtype=float)[known] + half,
+                                           carreaux["y_ll"].to_numpy(dtype=float)[known] + half)
     share = np.where(known, 0.0, np.nan)
     parts = shapely.get_parts(np.atleast_1d(np.asarray(union, dtype=object))) if union is not None else []
     if not len(parts):
@@ -428,10 +433,9 @@ def _qpv_relations(out: gpd.GeoDataFrame, sel: pd.DataFrame, perimeters, parts=N
     qpv = perimeters[perimeters["classe"] == "QPV"]
     if qpv.empty:
         return
-    zwgs = np.asarray(out.geometry.to_crs(4326).values, dtype=object)
-    coverage = coverage_of_perimeters(perimeters)
-    whole = shapely.covers(coverage, zwgs)
-    some = whole | shapely.intersects(coverage, zwgs)
+    coverage = _coverage_in(perimeters, out.crs)
+    whole = shapely.covers(coverage, out.geometry.values)
+    some = whole | shapely.intersects(coverage, out.geometry.values)
     out["qpv_coverage"] = np.where(whole, "covered", np.where(some, "partial", "not_covered"))
     if not some.any():
         return
@@ -648,7 +652,7 @@ def fragility(
     if perimeters is not None and len(perimeters):
         # once for every carreau; the zones' statistics reuse it
         parts = _qpv_parts(perimeters, crs)
-        flagged["qpv_share"] = qpv_share(flagged, parts, coverage_of_perimeters(perimeters))
+        flagged["qpv_share"] = qpv_share(flagged, parts, _coverage_in(perimeters, crs))
     names = dict(zip(table["insee"], table["nom_commune"]))
     zt, zone_of = zones(flagged, perimeters=perimeters, contact=rule.contact, names=names, qpv_parts=parts)
     flagged["zone_id"] = zone_of
