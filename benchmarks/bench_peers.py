@@ -12,12 +12,15 @@
    measures in Lambert-93, whose lengths differ from the ground by its scale factor (up to 0.2 %,
    60 cm at 300 m), so every point where it differs must lie within that error of the limit.
 2. The batch job end to end on a CSV file (read, classify, write): ``check-file`` (in process),
-   DuckDB (``read_csv`` → join → ``COPY … TO`` CSV), and the floor: pyarrow reading the same file
-   and writing the same columns back, with no work in between.
+   DuckDB (``read_csv`` → join → ``COPY … TO`` CSV), and two floors, with no work in between:
+   pyarrow reading the same file and writing the same columns back; and pyarrow reading it and
+   writing it with the result columns ``check-file`` adds (made beforehand), an output of the
+   same size as ``check-file``'s.
 
-Each figure is the median of ``--repeat`` runs (3 by default: this machine's timings vary by
-tens of percent from one run to the next), printed with its ratio to qpvgeo's, measured in this
-run; the machine is printed first.
+Each figure is the median of ``--repeat`` rounds (3 by default: this machine's timings vary by
+tens of percent from one run to the next); within a round the jobs run in turn, so that a drift
+of the machine weighs on all of them alike. Each is printed with its ratio to qpvgeo's, measured
+in this run; the machine is printed first.
 """
 
 from __future__ import annotations
@@ -44,12 +47,21 @@ L93_SCALE_ERROR = 0.003  # Lambert-93's scale factor lies within 0.99905-1.0030 
 
 def timed(job, repeat: int):
     """(median seconds, last result) of ``repeat`` runs of ``job()``."""
-    times, out = [], None
+    (t, out), = timed_together({"job": job}, repeat).values()
+    return t, out
+
+
+def timed_together(jobs: dict, repeat: int) -> dict:
+    """{name: (median seconds, last result)} of ``repeat`` rounds of the ``jobs``, run in turn
+    within each round (a drift of the machine's speed then weighs on every job alike)."""
+    times: dict = {name: [] for name in jobs}
+    out: dict = {}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = job()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
+        for name, job in jobs.items():
+            t0 = time.perf_counter()
+            out[name] = job()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (float(np.median(times[name])), out[name]) for name in jobs}
 
 
 def duckdb_connection():
@@ -131,9 +143,10 @@ def eligibility(layers, sizes, gpd_max, con, repeat) -> list[dict]:
         duckdb_eligibility(con, *warm)
         for n in sizes:
             lon, lat = _bench.points(n, layer, seed=1)
-            t_q, ours = timed(lambda c=checker, lon=lon, lat=lat: c.check_lonlat(lon, lat, with_quartiers=False),
-                              repeat)
-            t_d, (d_status, d_dist) = timed(lambda lon=lon, lat=lat: duckdb_eligibility(con, lon, lat), repeat)
+            got = timed_together({
+                "qpvgeo": lambda c=checker, lon=lon, lat=lat: c.check_lonlat(lon, lat, with_quartiers=False),
+                "duckdb": lambda lon=lon, lat=lat: duckdb_eligibility(con, lon, lat)}, repeat)
+            (t_q, ours), (t_d, (d_status, d_dist)) = got["qpvgeo"], got["duckdb"]
             differ = compare(qpvgeo_status(ours), ours.distance_m, d_status, d_dist)
             row = {"layer": lname, "points": f"{n:,}", "qpvgeo s": f"{t_q:.2f}", "duckdb s": f"{t_d:.2f}",
                    "duckdb/qpvgeo": f"{t_d / t_q:.2f}", "geopandas s": "-", "geopandas/qpvgeo": "-",
@@ -158,13 +171,26 @@ def make_csv(path: Path, n: int) -> None:
                                                                                              index=False)
 
 
-def floor(src: Path, dst: Path) -> None:
-    """pyarrow reads the file and writes the same columns back: no work in between."""
+def floor(src: Path, dst: Path, results=None) -> None:
+    """pyarrow reads the file and writes the same columns back: no work in between. With
+    ``results`` (an Arrow table of the result columns, made beforehand), it writes them too: the
+    floor of reading this input and writing an output of that size."""
     import pyarrow.csv as pc
 
     t = pc.read_csv(src, parse_options=pc.ParseOptions(delimiter=";"),
                     convert_options=pc.ConvertOptions(column_types={"nom": "string"}))
+    for name in results.column_names if results is not None else ():
+        t = t.append_column(name, results[name])
     pc.write_csv(t, dst, write_options=pc.WriteOptions(delimiter=";"))
+
+
+def result_columns(out: Path):
+    """The result columns of a ``check-file`` output, as an Arrow table (for the floor with them)."""
+    import pyarrow.csv as pc
+
+    t = pc.read_csv(out, parse_options=pc.ParseOptions(delimiter=";"),
+                    convert_options=pc.ConvertOptions(strings_can_be_null=False))
+    return t.select([c for c in t.column_names if c.startswith("qpv_")])
 
 
 def duckdb_batch(con, src: Path, dst: Path) -> None:
@@ -191,23 +217,31 @@ def batch(sizes, con, repeat) -> list[dict]:
             src = Path(tmp) / f"in-{n}.csv"
             make_csv(src, n)
             mb = src.stat().st_size / 1e6
-            t = {}
-            jobs = (("floor", lambda d, src=src: floor(src, d)),
-                    ("qpvgeo", lambda d, src=src: check_file(src, d, checker, lon_col="lon", lat_col="lat",
-                                                             progress=False)),
-                    ("duckdb", lambda d, src=src: duckdb_batch(con, src, d)))
-            for name, job in jobs:
+            once = check_file(src, Path(tmp) / "first.csv", checker, lon_col="lon", lat_col="lat",
+                              progress=False)  # a first run, untimed: the result columns of the floor
+            results = result_columns(Path(once["output"]))
+            out_mb = Path(once["output"]).stat().st_size / 1e6
+            Path(once["output"]).unlink()
+            jobs = {"qpvgeo": lambda d, src=src: check_file(src, d, checker, lon_col="lon", lat_col="lat",
+                                                            progress=False),
+                    "duckdb": lambda d, src=src: duckdb_batch(con, src, d),
+                    "floor": lambda d, src=src: floor(src, d),
+                    "floor_out": lambda d, src=src, results=results: floor(src, d, results)}
+
+            def run(job, name, n=n):
                 dst = Path(tmp) / f"out-{name}-{n}.csv"
+                job(dst)
+                dst.unlink()
 
-                def once(job=job, dst=dst):
-                    job(dst)
-                    dst.unlink()
-
-                t[name], _ = timed(once, repeat)
-            row = {"rows": f"{n:,}", "file MB": f"{mb:.0f}", "qpvgeo s": f"{t['qpvgeo']:.2f}",
-                   "duckdb s": f"{t['duckdb']:.2f}", "floor s": f"{t['floor']:.2f}",
+            got = timed_together({name: (lambda job=job, name=name: run(job, name)) for name, job in jobs.items()},
+                                 repeat)
+            t = {name: v[0] for name, v in got.items()}
+            row = {"rows": f"{n:,}", "file MB": f"{mb:.0f}", "output MB": f"{out_mb:.0f}",
+                   "qpvgeo s": f"{t['qpvgeo']:.2f}", "duckdb s": f"{t['duckdb']:.2f}",
+                   "floor s": f"{t['floor']:.2f}", "floor with the output's columns s": f"{t['floor_out']:.2f}",
                    "duckdb/qpvgeo": f"{t['duckdb'] / t['qpvgeo']:.2f}",
-                   "qpvgeo/floor": f"{t['qpvgeo'] / t['floor']:.1f}"}
+                   "qpvgeo/floor": f"{t['qpvgeo'] / t['floor']:.1f}",
+                   "qpvgeo/floor with output": f"{t['qpvgeo'] / t['floor_out']:.1f}"}
             rows.append(row)
             print(table([row]).splitlines()[-1], flush=True)
             src.unlink()

@@ -66,6 +66,14 @@ class _Zone:
     touching: np.ndarray | None = None  # quartiers within 1 m of another one
     neighbours: tuple | None = None  # per quartier, the others within twice the band (CSR: starts, positions)
     band_polygons: np.ndarray | None = None  # per quartier, its band (projected), computed once
+    _bounds: np.ndarray | None = None
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Each quartier's box (xmin, ymin, xmax, ymax), projected; made once."""
+        if self._bounds is None:
+            self._bounds = shapely.bounds(self.geoms)
+        return self._bounds
 
     @property
     def alone(self) -> np.ndarray:
@@ -126,7 +134,7 @@ class _Outline:
         if got is None:
             a, b = np.searchsorted(self.owner, [q, q + 1])
             got = _Outline(self.coords[a:b], self.ring[a:b], self.owner[a:b], self.step_m, self.exact_within_m,
-                           direct_max=200_000)  # a quartier's own small tree soon pays
+                           direct_max=20_000)  # a quartier's own small tree soon pays
             self._parts[q] = got
         return got
 
@@ -164,11 +172,15 @@ _KNN = 4  # nearest vertices looked up as arrays for an exact distance
 _NOTHING = np.empty(0)
 
 
-def _build_outline(geoms: np.ndarray, *, step_m: float = 10.0) -> _Outline:
+OUTLINE_STEP_M = 10.0  # outlines densified every this many metres for the k-d tree
+FAR_ERROR_M = 0.05  # beyond the exact distances, the vertex distance is at most this much too long
+
+
+def _build_outline(geoms: np.ndarray, *, step_m: float = OUTLINE_STEP_M) -> _Outline:
     parts = [shapely.get_rings(shapely.get_parts(g)) for g in geoms]
     owner_ring = np.concatenate([np.full(len(r), i) for i, r in enumerate(parts)])
     coords, ring = shapely.get_coordinates(shapely.segmentize(np.concatenate(parts), step_m), return_index=True)
-    exact = step_m * step_m / (8 * 0.05)  # beyond it the vertex distance is within 5 cm
+    exact = step_m * step_m / (8 * FAR_ERROR_M)  # beyond it the vertex distance is within FAR_ERROR_M
     return _Outline(coords, ring, owner_ring[ring], step_m, exact)
 
 
@@ -247,9 +259,8 @@ def _ball_vertices(outline: _Outline, x, y, radius) -> tuple[np.ndarray, np.ndar
     n = len(outline.coords)
     if outline.direct(x.size):
         c = outline.coords
-        lists = [np.flatnonzero((c[:, 0] - px) ** 2 + (c[:, 1] - py) ** 2 <= r * r) for px, py, r in zip(x, y, radius)]
-        counts = np.fromiter((len(v) for v in lists), dtype=np.int64, count=len(lists))
-        return np.repeat(np.arange(x.size), counts), np.concatenate(lists).astype(np.int64)
+        pid, vert = np.nonzero((c[:, 0] - x[:, None]) ** 2 + (c[:, 1] - y[:, None]) ** 2 <= (radius * radius)[:, None])
+        return pid.astype(np.int64), vert.astype(np.int64)
     # the ball holds one to three vertices almost always: the _KNN nearest, as arrays, hold all of
     # it whenever the last of them lies beyond it; the other points ask for more, until they do
     pid_parts, vert_parts = [], []
@@ -702,9 +713,16 @@ class Checker:
         start, nb = zone.neighbours
         cnt = start[near_q + 1] - start[near_q]
         offset = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        pp = np.concatenate([crowded, np.repeat(crowded, cnt)])
-        qq = np.concatenate([near_q, nb[np.repeat(start[near_q], cnt) + offset]])
-        dd = np.concatenate([dproj[crowded], np.full(offset.size, np.nan)])
+        other_p, other_q = np.repeat(crowded, cnt), nb[np.repeat(start[near_q], cnt) + offset]
+        # a neighbour whose box lies beyond the band is farther still: not measured
+        b = zone.bounds[other_q]
+        px, py = x[other_p], y[other_p]
+        box = np.hypot(np.maximum(np.maximum(b[:, 0] - px, px - b[:, 2]), 0.0),
+                       np.maximum(np.maximum(b[:, 1] - py, py - b[:, 3]), 0.0))
+        near_box = self.rule.in_band(box / k[other_p])
+        pp = np.concatenate([crowded, other_p[near_box]])
+        qq = np.concatenate([near_q, other_q[near_box]])
+        dd = np.concatenate([dproj[crowded], np.full(int(near_box.sum()), np.nan)])
         order = np.argsort(qq, kind="stable")
         cuts = np.flatnonzero(np.r_[True, qq[order][1:] != qq[order][:-1], True])
         for i, j in zip(cuts[:-1], cuts[1:]):
