@@ -126,15 +126,20 @@ def sniff_csv(path: Path) -> CsvFormat:
 
 
 def _strict_utf8(path: Path) -> bool:
-    """Whether the whole file decodes as UTF-8 (at the speed of the codec: most files do)."""
-    dec = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                dec.decode(block)
-        dec.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
+    """Whether the whole file decodes as UTF-8 (most files do): Arrow validates the memory-mapped
+    file as one text value, several times faster than Python's codec and with no copy."""
+    import pyarrow as pa
+
+    if path.stat().st_size == 0:
+        return True
+    with pa.memory_map(str(path)) as mapped:
+        data = mapped.read_buffer()
+        whole = pa.LargeBinaryArray.from_buffers(
+            pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, data.size], dtype=np.int64)), data])
+        try:
+            whole.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            return False
     return True
 
 

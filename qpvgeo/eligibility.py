@@ -648,26 +648,27 @@ class Checker:
             best = np.where(in_b, qband, best)
             bestd = np.where(in_b, gband, bestd)
         # inside a quartier: only points closer to an outline than the largest inscribed radius.
-        # A point inside a quartier that touches no other is nearest to that quartier's outline,
-        # so one point-in-polygon test against it decides; the others go through the index.
+        # A point inside a quartier is inside the quartier of its nearest outline, or inside one
+        # that meets it (else the point would cross its own outline first; the nearest vertex is
+        # within 5 cm of the nearest outline, and quartiers within 1 m meet): the quartier of the
+        # nearest outline is tested, and where it meets others, each of its neighbours whose box
+        # holds the point.
         cand = np.flatnonzero(dproj <= zone.inradius_m + 1.0)
-        simple = cand[~zone.touching[nearest[cand]]]
+        meets = zone.touching[nearest[cand]]
+        op, oq = _with_neighbours(zone, cand[meets], nearest[cand[meets]])
+        in_box = _box_distance(zone.bounds[oq], x[op], y[op]) == 0
+        tp = np.concatenate([cand, op[in_box]])
+        tq = np.concatenate([nearest[cand], oq[in_box]])
         hits_p, hits_q = [], []
-        if simple.size:
-            order = simple[np.argsort(nearest[simple], kind="stable")]
-            owners = nearest[order]
-            cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
-            for a, b in zip(cuts[:-1], cuts[1:]):
-                q = owners[a]
-                sel = order[a:b]
-                ins = shapely.intersects_xy(zone.geoms[q], x[sel], y[sel])  # the outline is inside
-                hits_p.append(sel[ins])
-                hits_q.append(np.repeat(np.int64(q), int(ins.sum())))
-        other = cand[zone.touching[nearest[cand]]]
-        if other.size:
-            ip, iq = zone.tree.query(shapely.points(x[other], y[other]), predicate="intersects")
-            hits_p.append(other[ip])
-            hits_q.append(iq.astype(np.int64))
+        order = np.lexsort((tp, tq))  # by quartier, then point: a point's hits in the quartiers' order
+        owners = tq[order]
+        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True]) if order.size else np.zeros(0, dtype=int)
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            q = owners[a]
+            sel = tp[order[a:b]]
+            ins = shapely.intersects_xy(zone.geoms[q], x[sel], y[sel])  # the outline is inside
+            hits_p.append(sel[ins])
+            hits_q.append(np.repeat(np.int64(q), int(ins.sum())))
         # a point on an outline (to the reported centimetre) is in that quartier
         on = np.flatnonzero(dproj / k < ON_OUTLINE_M)
         if on.size:
@@ -710,16 +711,9 @@ class Checker:
             return
         # candidates: the nearest quartier and its neighbours, each measured on its own outline
         near_q = nearest[crowded]
-        start, nb = zone.neighbours
-        cnt = start[near_q + 1] - start[near_q]
-        offset = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        other_p, other_q = np.repeat(crowded, cnt), nb[np.repeat(start[near_q], cnt) + offset]
+        other_p, other_q = _with_neighbours(zone, crowded, near_q)
         # a neighbour whose box lies beyond the band is farther still: not measured
-        b = zone.bounds[other_q]
-        px, py = x[other_p], y[other_p]
-        box = np.hypot(np.maximum(np.maximum(b[:, 0] - px, px - b[:, 2]), 0.0),
-                       np.maximum(np.maximum(b[:, 1] - py, py - b[:, 3]), 0.0))
-        near_box = self.rule.in_band(box / k[other_p])
+        near_box = self.rule.in_band(_box_distance(zone.bounds[other_q], x[other_p], y[other_p]) / k[other_p])
         pp = np.concatenate([crowded, other_p[near_box]])
         qq = np.concatenate([near_q, other_q[near_box]])
         dd = np.concatenate([dproj[crowded], np.full(int(near_box.sum()), np.nan)])
@@ -906,6 +900,22 @@ class Checker:
         order = within[np.argsort(d[within], kind="stable")]
         out["quartiers"] = [self._quartier(self.codes[zone.index[reach[i]]], round(float(d[i]), 2)) for i in order]
         return out
+
+
+def _with_neighbours(zone: _Zone, points: np.ndarray, quartiers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(point, quartier) pairs of each point with every neighbour of its quartier (the quartiers
+    within twice the band of it, :attr:`_Zone.neighbours`), grouped by point."""
+    start, nb = zone.neighbours
+    cnt = start[quartiers + 1] - start[quartiers]
+    offset = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return np.repeat(points, cnt), nb[np.repeat(start[quartiers], cnt) + offset]
+
+
+def _box_distance(bounds: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Distance of each point to its box (xmin, ymin, xmax, ymax): 0 inside or on it, and never
+    more than the distance to anything in the box."""
+    return np.hypot(np.maximum(np.maximum(bounds[:, 0] - x, x - bounds[:, 2]), 0.0),
+                    np.maximum(np.maximum(bounds[:, 1] - y, y - bounds[:, 3]), 0.0))
 
 
 def _prepare_for_threads(geoms: np.ndarray, *, probe: float) -> None:

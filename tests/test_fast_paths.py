@@ -234,3 +234,61 @@ def test_every_lazy_geos_index_is_built_before_threads_use_it(tmp_path, monkeypa
         assert list((tmp_path / "cache" / "index").glob("*.npz"))
     finally:
         config.set_settings(None)
+
+
+def test_inside_overlapping_nested_and_touching_quartiers_as_a_brute_force():
+    """Which quartier a point is inside, where quartiers overlap (a QIC across a QPV), nest (a
+    QPV inside a larger QIC) and touch (two QPV sharing an edge), against GEOS on every quartier:
+    a point inside a QPV is ``in_qpv`` with one of the QPV that hold it; inside only a QIC,
+    ``in_qic`` (or ``in_band`` when a QPV's band reaches it); inside none, never an inside status."""
+    import geopandas as gpd
+    import shapely
+
+    from qpvgeo.crs import scale_factor
+    from qpvgeo.eligibility import ON_OUTLINE_M
+    from qpvgeo.perimeters import normalize
+
+    def box(lon0, lat0, dlon, dlat):
+        return shapely.box(lon0, lat0, lon0 + dlon, lat0 + dlat)
+
+    shapes = {  # code: (class, polygon)
+        "QN06291M": ("QPV", box(2.000, 50.500, 0.010, 0.006)),
+        "QN06292M": ("QPV", box(2.010, 50.500, 0.010, 0.006)),  # shares the edge lon = 2.010
+        "QIC-OVER": ("QIC", box(2.015, 50.503, 0.012, 0.006)),  # across QN06292M's corner
+        "QIC-BIG": ("QIC", box(2.040, 50.495, 0.030, 0.020)),
+        "QN06293M": ("QPV", box(2.050, 50.500, 0.008, 0.005)),  # inside QIC-BIG
+    }
+    parts = []
+    for code, (cls, poly) in shapes.items():
+        raw = gpd.GeoDataFrame({"code_qp": [code], "lib_qp": [code], "insee_dep": ["62"]}, geometry=[poly],
+                               crs="EPSG:4326")
+        parts.append(normalize(raw, label="t", vintage=2024, **({} if cls == "QPV" else {"classe": cls})))
+    layer = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    checker = Checker(layer)
+    rng = np.random.default_rng(3)
+    lon = rng.uniform(1.995, 2.075, 60_000)
+    lat = rng.uniform(50.490, 50.520, 60_000)
+    r = checker.check_lonlat(lon, lat)
+    z = checker.zones[0]
+    x, y = z.to_metric.transform(lon, lat)
+    holds = np.column_stack([shapely.intersects_xy(g, x, y) for g in z.geoms])  # points × quartiers
+    cls = checker.classes[z.index]
+    codes = checker.codes[z.index]
+    in_qpv = holds[:, cls == "QPV"].any(axis=1)
+    in_qic = holds[:, cls == "QIC"].any(axis=1) & ~in_qpv
+    assert in_qpv.sum() > 1_000 and in_qic.sum() > 1_000
+    assert (r.status[in_qpv] == "in_qpv").all()
+    assert all(holds[i, list(codes).index(c)] and c.startswith("QN") for i, c in zip(np.flatnonzero(in_qpv),
+                                                                                   r.code_qp[in_qpv]))
+    assert set(r.status[in_qic]) <= {"in_qic", "in_band"}
+    assert (r.status[in_qic] == "in_qic").sum() > 100
+    # outside every quartier, and not on an outline (within 5 mm, docs/rules.md §8): never inside
+    k = scale_factor(z.territory.crs, lon, lat)
+    on = shapely.distance(shapely.points(x, y), shapely.union_all(shapely.boundary(z.geoms))) / k < ON_OUTLINE_M
+    outside = ~holds.any(axis=1) & ~on
+    assert on.sum() < 10 and outside.sum() > 30_000
+    assert not np.isin(r.status[outside], ["in_qpv", "in_qic", "in_fragile"]).any()
+    # the quartiers listed within the band: each one holding the point is listed at 0 m
+    listed = {(int(i), c): d for i, c, d in zip(*r.pairs)}
+    for i, j in zip(*np.nonzero(holds & (cls == "QPV")[None, :])):
+        assert listed[(int(i), codes[j])] == 0.0
