@@ -594,6 +594,8 @@ class Checker:
         finite = np.isfinite(lon) & np.isfinite(lat)
         status[~finite] = _ST[""]
         assigned = ~finite
+        covered = np.zeros(n, dtype=bool)  # in the area the perimeters cover, where known
+        known = np.zeros(n, dtype=bool)
         for t in TERRITORIES:
             in_t = ~assigned & t.contains_lonlat(lon, lat)
             if not in_t.any():
@@ -604,12 +606,18 @@ class Checker:
             if zone is None:
                 status[pos] = _ST["not_covered"]
                 continue
+            if not zone.outline.direct(pos.size):  # many points: those without data are set aside first
+                covered[pos] = self._covered(lon[pos], lat[pos])
+                known[pos] = True
+                far = self._beyond_every_quartier(zone, lon[pos], lat[pos], ~covered[pos])
+                status[pos[far]] = _ST["not_covered"]
+                pos = pos[~far]
             self._classify_zone(zone, lon[pos], lat[pos], pos, status, row, dist, quartiers)
         # outside the covered area: "no data", unless a quartier answers yes
-        maybe = np.flatnonzero(status == _ST["outside"])
+        maybe = np.flatnonzero((status == _ST["outside"]) & ~known)
         if maybe.size:
-            covered = _parallel.chunked(lambda a, b: shapely.contains_xy(self.coverage, a, b), lon[maybe], lat[maybe])
-            status[maybe[~covered]] = _ST["not_covered"]
+            covered[maybe] = self._covered(lon[maybe], lat[maybe])
+        status[(status == _ST["outside"]) & ~covered] = _ST["not_covered"]
         # no data: a nearest loaded quartier would not be the nearest quartier
         nodata = np.isin(status, [_ST["not_covered"], _ST["outside_territory"]])
         row[nodata] = -1
@@ -623,6 +631,28 @@ class Checker:
             else:
                 pairs = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0))
         return _Codes(status, row, dist, pairs)
+
+    def _covered(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Whether WGS84 points lie in the area the perimeters cover (in slices over the threads)."""
+        return _parallel.chunked(lambda a, b: shapely.contains_xy(self.coverage, a, b), lon, lat)
+
+    def _beyond_every_quartier(self, zone: _Zone, lon, lat, among: np.ndarray) -> np.ndarray:
+        """Which of the points ``among`` are too far from every outline of the zone to be inside a
+        quartier (farther than the largest inscribed radius) or within its band's reach: outside
+        the covered area, their answer is ``not_covered`` whatever the distances, which are then
+        not measured. One k-d tree search bounded by that reach, which gives up early."""
+        far = np.zeros(lon.size, dtype=bool)
+        idx = np.flatnonzero(among)
+        if not idx.size:
+            return far
+        x, y = lon[idx], lat[idx]
+        _parallel.chunked(lambda a, b: (zone.to_metric.transform(a, b, inplace=True), _NOTHING)[1], x, y)
+        # projected reach: the band on the ground times the largest scale factor, + 2 m; the
+        # nearest vertex lies at most half a step farther than the nearest outline
+        reach = max(self.rule.band_m * _K_MARGIN + 2.0, zone.inradius_m + 1.0) + zone.outline.step_m / 2
+        d, _ = zone.outline.kdtree.query(np.column_stack([x, y]), k=1, distance_upper_bound=reach)
+        far[idx[~np.isfinite(d)]] = True
+        return far
 
     def _classify_zone(self, zone, lon, lat, pos, status, row, dist, quartiers):
         x, y = lon.copy(), lat.copy()  # projected in place, in slices over the threads

@@ -292,3 +292,36 @@ def test_inside_overlapping_nested_and_touching_quartiers_as_a_brute_force():
     listed = {(int(i), c): d for i, c, d in zip(*r.pairs)}
     for i, j in zip(*np.nonzero(holds & (cls == "QPV")[None, :])):
         assert listed[(int(i), codes[j])] == 0.0
+
+
+def test_points_outside_the_coverage_set_aside_give_the_same_answers(monkeypatch):
+    """Points outside the covered area and beyond every quartier's reach are set aside as
+    ``not_covered`` before any distance is measured (one bounded k-d tree search); the answers
+    are those of the full path, including the points outside the covered area that lie inside a
+    quartier or in its band (a yes is a yes). The covered area here is the western half of the
+    layer, so that half the quartiers lie outside it."""
+    import shapely
+
+    from qpvgeo import eligibility
+
+    layer = load_perimeters()
+    west = shapely.box(1.0, 49.0, 2.45, 52.0)
+    checker = Checker(layer, coverage=west)
+    near_lon, near_lat = synthetic.points(80_000, layer, seed=21, share_near=1.0, spread_m=400.0)
+    rng = np.random.default_rng(21)
+    lon = np.r_[near_lon, rng.uniform(-4.5, 8.0, 40_000)]
+    lat = np.r_[near_lat, rng.uniform(43.0, 51.0, 40_000)]
+    fast = checker.codes_lonlat(lon, lat)
+    calls = []
+    monkeypatch.setattr(eligibility.Checker, "_beyond_every_quartier",
+                        lambda self, zone, a, b, among: calls.append(1) or np.zeros(a.size, dtype=bool))
+    plain = checker.codes_lonlat(lon, lat)
+    assert calls  # the plain path ran with nothing set aside
+    for name in ("status", "row", "dist"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(plain, name))
+    for a, b in zip(fast.pairs, plain.pairs):
+        np.testing.assert_array_equal(a, b)
+    st = eligibility.STATUSES[fast.status]
+    outside_cov = ~shapely.contains_xy(west, lon, lat)
+    assert (st[outside_cov] == "not_covered").sum() > 40_000
+    assert np.isin(st[outside_cov], ["in_qpv", "in_band"]).sum() > 5_000  # answered though not covered
