@@ -418,6 +418,7 @@ class Checker:
             coverage = shapely.union_all(coverage.to_crs(WGS84).geometry.values)
         self.coverage = coverage
         _prepare_for_threads(np.array([self.coverage], dtype=object), probe=1e-5)
+        self._coverage_grid: _AreaGrid | None = None  # made for the first call with many points
         self.zones: list[_Zone] = []
         terr_of_row = np.array([_territory_key(d, g) for d, g in zip(deps, wgs.geometry)], dtype=object)
         for t in TERRITORIES:
@@ -633,7 +634,14 @@ class Checker:
         return _Codes(status, row, dist, pairs)
 
     def _covered(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Whether WGS84 points lie in the area the perimeters cover (in slices over the threads)."""
+        """Whether WGS84 points lie in the area the perimeters cover (in slices over the threads;
+        many points through a grid of the area, :class:`_AreaGrid`)."""
+        if lon.size >= _SORT_FROM:
+            if self._coverage_grid is None:
+                with _BUILD_LOCK:
+                    if self._coverage_grid is None:
+                        self._coverage_grid = _AreaGrid(self.coverage)
+            return _parallel.chunked(self._coverage_grid.contains_xy, lon, lat)
         return _parallel.chunked(lambda a, b: shapely.contains_xy(self.coverage, a, b), lon, lat)
 
     def _beyond_every_quartier(self, zone: _Zone, lon, lat, among: np.ndarray) -> np.ndarray:
@@ -929,6 +937,48 @@ class Checker:
         within = np.flatnonzero(self.rule.in_band(d) | touches)
         order = within[np.argsort(d[within], kind="stable")]
         out["quartiers"] = [self._quartier(self.codes[zone.index[reach[i]]], round(float(d[i]), 2)) for i in order]
+        return out
+
+
+class _AreaGrid:
+    """An area (a prepared shapely geometry) cut into a grid of ``cells`` × ``cells`` boxes over
+    its extent, each known to lie inside it, outside it, or across its edge: a point's answer
+    is its cell's, and only points in cells across the edge are tested against the area itself,
+    with the same answers as :func:`shapely.contains_xy` (a cell is inside or outside only when
+    the cell grown by ``margin`` is: a point's cell found a rounding off is still right)."""
+
+    INSIDE, OUTSIDE, EDGE = 1, 0, 2
+
+    def __init__(self, area, *, cells: int = 128, margin: float = 1e-9):
+        self.area = area
+        x0, y0, x1, y1 = area.bounds if not area.is_empty else (0.0, 0.0, 0.0, 0.0)
+        self.x0, self.y0 = x0, y0
+        self.w = max((x1 - x0) / cells, 1e-12)
+        self.h = max((y1 - y0) / cells, 1e-12)
+        self.n = cells
+        i, j = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        ax, ay = x0 + i.ravel() * self.w, y0 + j.ravel() * self.h
+        boxes = shapely.box(ax - margin, ay - margin, ax + self.w + margin, ay + self.h + margin)
+        kind = np.full(boxes.size, self.EDGE, dtype=np.int8)
+        if not area.is_empty:
+            kind[shapely.contains_properly(area, boxes)] = self.INSIDE
+            kind[~shapely.intersects(area, boxes)] = self.OUTSIDE
+        else:
+            kind[:] = self.OUTSIDE
+        self.kind = kind.reshape(cells, cells)
+
+    def contains_xy(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        fi = np.floor((x - self.x0) / self.w)
+        fj = np.floor((y - self.y0) / self.h)
+        within = (fi >= 0) & (fi < self.n) & (fj >= 0) & (fj < self.n)  # NaN: False
+        kind = np.full(x.size, self.OUTSIDE, dtype=np.int8)
+        kind[within] = self.kind[fi[within].astype(np.intp), fj[within].astype(np.intp)]
+        # just beyond the grid (the extent's own edge, a rounding off): tested
+        kind[~within & (fi >= -1) & (fi <= self.n) & (fj >= -1) & (fj <= self.n)] = self.EDGE
+        out = kind == self.INSIDE
+        edge = np.flatnonzero(kind == self.EDGE)
+        if edge.size:
+            out[edge] = shapely.contains_xy(self.area, x[edge], y[edge])
         return out
 
 

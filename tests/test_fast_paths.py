@@ -325,3 +325,30 @@ def test_points_outside_the_coverage_set_aside_give_the_same_answers(monkeypatch
     outside_cov = ~shapely.contains_xy(west, lon, lat)
     assert (st[outside_cov] == "not_covered").sum() > 40_000
     assert np.isin(st[outside_cov], ["in_qpv", "in_band"]).sum() > 5_000  # answered though not covered
+
+
+def test_coverage_grid_gives_the_answers_of_the_area_itself():
+    """The grid that answers 'in the covered area?' for many points at once (cells inside,
+    outside, or across the edge, only the latter tested) says what shapely says of the area: on
+    the Pas-de-Calais outline, and on a box whose edges are the grid's own, points on them
+    included."""
+    import shapely
+
+    from qpvgeo.eligibility import _AreaGrid
+
+    checker = Checker(load_perimeters())
+    rng = np.random.default_rng(4)
+    lon, lat = rng.uniform(1.3, 3.3, 300_000), rng.uniform(50.0, 51.2, 300_000)
+    grid = _AreaGrid(checker.coverage)
+    assert ((grid.kind == grid.INSIDE).sum() > 3_000) and ((grid.kind == grid.EDGE).sum() < 2_000)
+    np.testing.assert_array_equal(grid.contains_xy(lon, lat), shapely.contains_xy(checker.coverage, lon, lat))
+    area = shapely.box(2.0, 50.0, 3.0, 51.0)
+    shapely.prepare(area)
+    box_grid = _AreaGrid(area, cells=16)
+    edges = np.r_[np.linspace(2.0, 3.0, 33), np.nextafter(3.0, 0), np.nextafter(2.0, 3), 1.9, 3.1, np.nan]
+    ex, ey = (g.ravel() for g in np.meshgrid(edges, np.r_[edges[:-1] - 2.0 + 50.0, np.nan]))
+    np.testing.assert_array_equal(box_grid.contains_xy(ex, ey), shapely.contains_xy(area, ex, ey))
+    # and a Checker answers the same with it (many points) as without it (a few at a time)
+    many = checker.codes_lonlat(lon[:60_000], lat[:60_000])
+    few = [checker.codes_lonlat(lon[i:i + 20_000], lat[i:i + 20_000]) for i in range(0, 60_000, 20_000)]
+    np.testing.assert_array_equal(many.status, np.concatenate([f.status for f in few]))
