@@ -541,14 +541,12 @@ class Checker:
         return self._results(self.codes_lonlat(lon, lat, with_quartiers=with_quartiers, block=block))
 
     def _results(self, c: _Codes) -> PointResults:
-        """The text answers of integer ones (each text array made once, by a lookup)."""
-        has = c.row >= 0
-        text = np.full(c.row.size, "", dtype=object)
+        """The text answers of integer ones (each text array made once, by one lookup: row -1, no
+        quartier, takes the '' put first)."""
+        at = c.row + 1
 
         def column(values):
-            out = text.copy()
-            out[has] = values[c.row[has]]
-            return out
+            return np.concatenate([np.array([""], dtype=object), np.asarray(values, dtype=object)])[at]
 
         pairs = None if c.pairs is None else (c.pairs[0], self.codes[c.pairs[1]], c.pairs[2])
         return PointResults(_STATUSES[c.status], column(self.codes), column(self.names), column(self.classes),

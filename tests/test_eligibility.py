@@ -7,7 +7,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from qpvgeo.eligibility import Checker, Rule
+from qpvgeo.eligibility import STATUSES, Checker, Rule
 from qpvgeo.errors import InputError
 from qpvgeo.perimeters import load_perimeters, normalize
 
@@ -244,3 +244,21 @@ def test_point_results_as_a_frame(checker):
     assert list(df["status"]) == ["in_qpv", "outside"]
     assert list(df["eligible"]) == [True, False]
     assert df["quartiers"].iloc[0] == [("QN06237M", 0.0)]
+
+
+def test_text_answers_are_the_integer_answers_looked_up(checker):
+    # inside, in the band, outside, not covered (the sea off the coast), outside France, no
+    # coordinates, then 3 000 points over the département and beyond it
+    lon = np.r_[2.26006, 2.2640, 2.2, 1.62, -30.0, np.nan, np.random.default_rng(8).uniform(1.6, 3.0, 3000)]
+    lat = np.r_[50.75359, 50.7500, 50.6, 50.9, 40.0, 50.7, np.random.default_rng(9).uniform(50.2, 51.0, 3000)]
+    c = checker.codes_lonlat(lon, lat)
+    r = checker.check_lonlat(lon, lat)
+    has = c.row >= 0
+    assert (~has).any() and has.any()
+    for text, values in ((r.code_qp, checker.codes), (r.nom_qp, checker.names), (r.classe, checker.classes)):
+        assert text.dtype == object and len(text) == lon.size
+        assert list(text[has]) == list(values[c.row[has]])
+        assert set(text[~has]) == {""}
+    assert list(r.status) == list(STATUSES[c.status])
+    assert list(r.status[:6]) == ["in_qpv", "in_band", "outside", "not_covered", "outside_territory", ""]
+    assert list(r.code_qp[:6]) == ["QN06237M", "QN06237M", "QN06256M", "", "", ""]
