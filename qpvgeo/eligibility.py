@@ -695,16 +695,11 @@ class Checker:
         in_box = _box_distance(zone.bounds[oq], x[op], y[op]) == 0
         tp = np.concatenate([cand, op[in_box]])
         tq = np.concatenate([nearest[cand], oq[in_box]])
-        hits_p, hits_q = [], []
         order = np.lexsort((tp, tq))  # by quartier, then point: a point's hits in the quartiers' order
-        owners = tq[order]
-        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True]) if order.size else np.zeros(0, dtype=int)
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            q = owners[a]
-            sel = tp[order[a:b]]
-            ins = shapely.intersects_xy(zone.geoms[q], x[sel], y[sel])  # the outline is inside
-            hits_p.append(sel[ins])
-            hits_q.append(np.repeat(np.int64(q), int(ins.sum())))
+        tp, tq = tp[order], tq[order]
+        # one call over every (point, quartier) pair, each against its prepared quartier
+        ins = shapely.intersects_xy(zone.geoms[tq], x[tp], y[tp])  # the outline is inside
+        hits_p, hits_q = [tp[ins]], [tq[ins]]
         # a point on an outline (to the reported centimetre) is in that quartier
         on = np.flatnonzero(dproj / k < ON_OUTLINE_M)
         if on.size:
