@@ -207,21 +207,37 @@ def scale_factor(crs, lon, lat) -> np.ndarray:
     # how a file is cut into chunks)
     if "lambert conic conformal" in (crs.coordinate_operation.method_name.lower()
                                      if crs.coordinate_operation else ""):
-        return _interp_factor_lat(proj, lon, lat)  # a function of latitude alone
+        return _interp_factor_lat(proj, lon, lat, cache.setdefault(("lat", key), {}))  # of latitude alone
     return _interp_factor(proj, lon, lat)
 
 
-def _interp_factor_lat(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """k of a Lambert conic conformal projection, by latitude, on a 0.001° lattice (error < 1e-10)."""
+def _interp_factor_lat(proj: pyproj.Proj, lon: np.ndarray, lat: np.ndarray, lattice: dict | None = None) -> np.ndarray:
+    """k of a Lambert conic conformal projection, by latitude, on a 0.001° lattice (error < 1e-10).
+
+    The lattice's nodes (multiples of 0.001°, at a fixed longitude) are kept in ``lattice`` (one
+    per thread and CRS), grown to the latitudes asked: a point gets the same k whatever the other
+    points of the call, so results do not depend on how a file is cut. Each point's node is found
+    by arithmetic on the regular lattice and k interpolated as :func:`numpy.interp` does (the
+    same numbers, bit for bit, tested), without its binary search."""
     ok = np.isfinite(lat) & np.isfinite(lon)
     out = np.full(lat.shape, np.nan)
     if not ok.any():
         return out
-    # nodes on a fixed lattice (multiples of 0.001°, at a fixed longitude): a point gets the same
-    # k whatever the other points of the call, so results do not depend on how a file is cut
-    grid = np.arange(np.floor(lat[ok].min() * 1000) - 1, np.ceil(lat[ok].max() * 1000) + 2) / 1000
-    k = np.asarray(proj.get_factors(np.zeros(grid.size), grid).meridional_scale)
-    out[ok] = np.interp(lat[ok], grid, k)
+    lattice = {} if lattice is None else lattice
+    y = lat[ok]
+    lo, hi = int(np.floor(y.min() * 1000)) - 1, int(np.ceil(y.max() * 1000)) + 2
+    if not lattice or lo < lattice["lo"] or hi > lattice["hi"]:
+        if lattice:
+            lo, hi = min(lo, lattice["lo"]), max(hi, lattice["hi"])
+        grid = np.arange(lo, hi) / 1000
+        k = np.asarray(proj.get_factors(np.zeros(grid.size), grid).meridional_scale)
+        lattice.update(lo=lo, hi=hi, grid=grid, k=k, slope=(k[1:] - k[:-1]) / (grid[1:] - grid[:-1]))
+    grid, k, slope = lattice["grid"], lattice["k"], lattice["slope"]
+    # the node at or below each latitude (as numpy.interp's search finds it)
+    j = np.clip(np.floor(y * 1000).astype(np.int64) - lattice["lo"], 0, grid.size - 2)
+    j -= grid[j] > y
+    j += grid[j + 1] <= y
+    out[ok] = slope[j] * (y - grid[j]) + k[j]  # numpy.interp's formula
     return out
 
 

@@ -352,3 +352,37 @@ def test_coverage_grid_gives_the_answers_of_the_area_itself():
     many = checker.codes_lonlat(lon[:60_000], lat[:60_000])
     few = [checker.codes_lonlat(lon[i:i + 20_000], lat[i:i + 20_000]) for i in range(0, 60_000, 20_000)]
     np.testing.assert_array_equal(many.status, np.concatenate([f.status for f in few]))
+
+
+def test_scale_factor_by_latitude_is_numpy_interp_on_its_lattice_bit_for_bit():
+    """Lambert-93's k, found by arithmetic on its 0.001° lattice (kept per thread and grown as
+    asked), gives numpy.interp's numbers bit for bit, whatever the points asked with it, and
+    pyproj's own k within 1e-10."""
+    import pyproj
+
+    from qpvgeo.crs import _interp_factor_lat, scale_factor
+
+    proj = pyproj.Proj(pyproj.CRS("EPSG:2154"))
+
+    def by_numpy(lon, lat):  # the lattice of this call only, searched by numpy.interp
+        ok = np.isfinite(lat) & np.isfinite(lon)
+        out = np.full(lat.shape, np.nan)
+        grid = np.arange(np.floor(lat[ok].min() * 1000) - 1, np.ceil(lat[ok].max() * 1000) + 2) / 1000
+        out[ok] = np.interp(lat[ok], grid, np.asarray(proj.get_factors(np.zeros(grid.size), grid).meridional_scale))
+        return out
+
+    rng = np.random.default_rng(4)
+    nodes = np.arange(41_000, 51_500) / 1000
+    lat = np.r_[rng.uniform(41, 51.5, 200_000), nodes, np.nextafter(nodes, 0), np.nextafter(nodes, 90),
+                np.round(rng.uniform(41, 51.5, 20_000), 6)]
+    lon = rng.uniform(-5, 9, lat.size)
+    lon[::997] = np.nan
+    assert np.array_equal(_interp_factor_lat(proj, lon, lat, {}), by_numpy(lon, lat), equal_nan=True)
+    lattice = {}  # one lattice, grown by calls on narrow then wide ranges
+    for lo, hi in ((50.0, 50.2), (42.0, 42.5), (45.0, 51.5), (41.0, 51.5)):
+        m = (lat >= lo) & (lat <= hi)
+        got = _interp_factor_lat(proj, lon[m], lat[m], lattice)
+        assert np.array_equal(got, by_numpy(lon[m], lat[m]), equal_nan=True)
+    some = rng.uniform(41, 51.5, 2_000)
+    truth = np.asarray(proj.get_factors(np.zeros(some.size), some).meridional_scale)
+    assert np.abs(scale_factor("EPSG:2154", np.zeros(some.size), some) - truth).max() < 1e-10
