@@ -374,6 +374,37 @@ def test_utf8_file_with_one_cp1252_byte(tmp_path, checker):
     assert out["qpv_note"].tolist()[1].endswith("decoded as cp1252") and out["qpv_note"].tolist()[0] == ""
 
 
+def test_utf8_check_block_by_block_agrees_with_python_whatever_the_block_cuts(tmp_path):
+    """The UTF-8 check reads the file in blocks (memory flat in the file's size): a character
+    cut by a block's end is carried over, a stray or unfinished byte anywhere fails, as Python's
+    codec says, for every block size down to one byte."""
+    import random
+
+    from qpvgeo._tables import _strict_utf8
+
+    rng = random.Random(3)
+    chars = ["a", "é", "€", "𝄞", ";", "\n", "Ω", "日", "’"]
+    p = tmp_path / "f.csv"
+    seen = {True: 0, False: 0}
+    for trial in range(150):
+        data = "".join(rng.choice(chars) for _ in range(rng.randint(0, 120))).encode()
+        if trial % 3 == 1 and data:  # a stray byte somewhere
+            i = rng.randrange(len(data))
+            data = data[:i] + bytes([rng.choice([0x80, 0xC3, 0xE2, 0xF0, 0xFF, 0xE9])]) + data[i:]
+        if trial % 5 == 2 and data:  # the last character perhaps cut
+            data = data[:-1]
+        p.write_bytes(data)
+        try:
+            data.decode("utf-8")
+            truth = True
+        except UnicodeDecodeError:
+            truth = False
+        seen[truth] += 1
+        for block in (1, 2, 3, 4, 5, 7, 64, 1 << 20):
+            assert _strict_utf8(p, block=block) is truth, (data, block)
+    assert min(seen.values()) > 30
+
+
 # ------------------------------------------------------------------------ 10. projected numbers without CRS
 def test_projected_numbers_get_the_same_hint_in_csv_and_geojson(tmp_path, checker):
     gj = tmp_path / "p.geojson"
