@@ -110,7 +110,9 @@ class _Outline:
     step_m: float = 10.0
     exact_within_m: float = 250.0
     direct_max: int = 4_000_000  # point × vertex pairs compared directly (32 MB of float64 at most)
+    direct_total: int | None = 4_000_000  # pairs compared directly in all, before the tree is built (None: no limit)
     _tree: object = None
+    _direct_pairs: int = 0  # pairs compared directly so far (many single checks: a server)
     _parts: dict = field(default_factory=dict)
 
     @property
@@ -124,9 +126,20 @@ class _Outline:
                     self._tree = _kdtree_class()(np.ascontiguousarray(self.coords, dtype=float), leafsize=16)
         return self._tree
 
-    def direct(self, n: int) -> bool:
-        """Whether ``n`` points are cheaper to answer by comparing them with every vertex."""
-        return self._tree is None and n * len(self.coords) <= self.direct_max
+    def direct(self, n: int, *, count: bool = False) -> bool:
+        """Whether ``n`` points are cheaper to answer by comparing them with every vertex: a few
+        points, as long as the tree is not built and the direct searches so far, this one included,
+        compare no more than ``direct_total`` pairs (about 20 ms, what importing and building the
+        tree costs: a server answering single checks builds it after a few of them; a single check
+        from the command line never does, and imports no k-d tree). ``count``: the search is made
+        now, and counted."""
+        pairs = n * len(self.coords)
+        if self._tree is not None or pairs > self.direct_max or (
+                self.direct_total is not None and self._direct_pairs + pairs > self.direct_total):
+            return False
+        if count:
+            self._direct_pairs += pairs  # a count shared by threads: a race only moves the moment
+        return True
 
     def part(self, q: int) -> _Outline:
         """The outline of quartier ``q`` alone (made once, kept)."""
@@ -134,13 +147,15 @@ class _Outline:
         if got is None:
             a, b = np.searchsorted(self.owner, [q, q + 1])
             got = _Outline(self.coords[a:b], self.ring[a:b], self.owner[a:b], self.step_m, self.exact_within_m,
-                           direct_max=20_000)  # a quartier's own small tree soon pays
+                           # its small tree pays only for many points at once (a query has a fixed cost)
+                           direct_max=20_000, direct_total=None)
             self._parts[q] = got
         return got
 
 
 _BUILD_LOCK = threading.Lock()
-_SORT_FROM = 50_000  # points sorted along a Morton curve before the search, from this many
+_SORT_FROM = 1_000  # points sorted along a Morton curve before the search, from this many
+_GRID_FROM = 50_000  # the covered-area test through a grid of the area (built once), from this many points
 
 
 def _spread(v: np.ndarray) -> np.ndarray:
@@ -219,7 +234,7 @@ def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
 
 def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(projected distance, quartier position) of the nearest outline for each point (see _Outline)."""
-    if outline.direct(len(x)):
+    if outline.direct(len(x), count=True):
         d2 = (outline.coords[:, 0] - x[:, None]) ** 2 + (outline.coords[:, 1] - y[:, None]) ** 2
         vi = np.argmin(d2, axis=1)
     else:
@@ -257,7 +272,7 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
 def _ball_vertices(outline: _Outline, x, y, radius) -> tuple[np.ndarray, np.ndarray]:
     """(point, vertex) pairs of every vertex within ``radius`` of each point (every point has one)."""
     n = len(outline.coords)
-    if outline.direct(x.size):
+    if outline._tree is None and x.size * n <= outline.direct_max:  # as the search before it
         c = outline.coords
         pid, vert = np.nonzero((c[:, 0] - x[:, None]) ** 2 + (c[:, 1] - y[:, None]) ** 2 <= (radius * radius)[:, None])
         return pid.astype(np.int64), vert.astype(np.int64)
@@ -634,7 +649,7 @@ class Checker:
     def _covered(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Whether WGS84 points lie in the area the perimeters cover (in slices over the threads;
         many points through a grid of the area, :class:`_AreaGrid`)."""
-        if lon.size >= _SORT_FROM:
+        if lon.size >= _GRID_FROM:
             if self._coverage_grid is None:
                 with _BUILD_LOCK:
                     if self._coverage_grid is None:

@@ -116,3 +116,16 @@ def test_the_command_line_starts_without_the_heavy_libraries():
             "'folium', 'scipy', 'matplotlib', 'rasterio', 'fastapi') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_a_single_check_imports_no_k_d_tree():
+    """``qpvgeo check LON,LAT``: the point is compared with every outline vertex directly; the
+    k-d tree (pykdtree and its OpenMP library) is neither imported nor built."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from qpvgeo.cli import main; "
+            "r = CliRunner().invoke(main, ['check', '2.26006,50.75359']); "
+            "print(r.exit_code, 'in_qpv' in r.output, 'pykdtree.kdtree' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "True", "False"], out

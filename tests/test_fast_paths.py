@@ -90,6 +90,8 @@ def test_few_points_direct_search_equals_the_tree(checker, threads):
     config.set_settings(config.get_settings().replace(threads=threads))
     try:
         fresh = Checker(load_perimeters())
+        for z in fresh.zones:  # every small call searched directly, however many
+            z.outline.direct_total = None
         small = [fresh.check_lonlat(lon[i:i + 40], lat[i:i + 40]) for i in range(0, 3_000, 40)]  # direct
         assert all(z.outline._tree is None for z in fresh.zones)
         big = checker.check_lonlat(lon, lat)  # the k-d tree
@@ -102,6 +104,24 @@ def test_few_points_direct_search_equals_the_tree(checker, threads):
     np.testing.assert_array_equal(dist, big.distance_m)
     text = np.concatenate([r.quartiers_text() for r in small])
     assert (text == big.quartiers_text()).all()
+
+
+def test_many_single_checks_build_the_tree_once_direct_searches_cost_as_much(checker):
+    """A server answering one point at a time: direct searches until they have compared
+    ``direct_total`` pairs in all, then the k-d tree, with the same answers throughout."""
+    lon, lat = synthetic.points(400, load_perimeters(), seed=9)
+    fresh = Checker(load_perimeters())
+    outline = fresh.zones[0].outline
+    per_point = len(outline.coords)
+    answers, built_at = [], None
+    for i in range(lon.size):
+        answers.append(fresh.check_point(lon[i], lat[i]))
+        if built_at is None and outline._tree is not None:
+            built_at = i
+    assert outline._direct_pairs <= outline.direct_total
+    assert built_at == outline.direct_total // per_point  # the first point past the budget
+    want = [checker.check_point(a, b) for a, b in zip(lon, lat)]
+    assert answers == want
 
 
 def test_the_index_is_kept_on_disk_and_never_stale(tmp_path, monkeypatch):
