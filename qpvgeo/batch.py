@@ -153,9 +153,9 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     out["qpv_eligible"] = pd.arrays.BooleanArray(np.asarray(yes == True)[status],  # noqa: E712 (an object array)
                                                  np.asarray([v is None for v in yes])[status])
     at = pa.array(row + 1)
-    for name, values in (("qpv_code", checker.codes), ("qpv_nom", checker.names), ("qpv_classe", checker.classes)):
-        column = pa.array(np.r_[np.array([""], dtype=object), values], type=pa.large_string())
-        out[name] = _text(column.take(at))
+    for name in ("code", "nom", "classe"):
+        column = pa.array(checker.texts_by_row[name], type=pa.large_string())
+        out[f"qpv_{name}"] = _text(column.take(at))
     out["qpv_distance_m"] = dist
     out["qpv_quartiers"] = _text(quart)
     out["qpv_note"] = _text(_sparse_text(note))

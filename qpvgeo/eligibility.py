@@ -234,7 +234,8 @@ def _segment_distance(px, py, ax, ay, bx, by) -> np.ndarray:
 
 def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(projected distance, quartier position) of the nearest outline for each point (see _Outline)."""
-    if outline.direct(len(x), count=True):
+    direct = outline.direct(len(x), count=True)
+    if direct:
         d2 = (outline.coords[:, 0] - x[:, None]) ** 2 + (outline.coords[:, 1] - y[:, None]) ** 2
         vi = np.argmin(d2, axis=1)
     else:
@@ -243,15 +244,17 @@ def _nearest(outline: _Outline, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
     v = outline.coords[vi]
     d = np.sqrt((v[:, 0] - x) ** 2 + (v[:, 1] - y) ** 2)
     owner = outline.owner[vi].astype(np.int64)
-    _exact(outline, x, y, np.flatnonzero(d < outline.exact_within_m), d, owner)
+    _exact(outline, x, y, np.flatnonzero(d < outline.exact_within_m), d, owner, direct=direct)
     return d, owner
 
 
-def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.ndarray) -> None:
-    """Exact distances (in place) for the points ``idx``, whose ``d`` holds the vertex distance."""
+def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.ndarray, *, direct: bool) -> None:
+    """Exact distances (in place) for the points ``idx``, whose ``d`` holds the vertex distance
+    (``direct``: searched as the nearest vertices were, see :meth:`_Outline.direct`)."""
     if not idx.size:
         return
-    pid, vert = _ball_vertices(outline, x[idx], y[idx], np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6)
+    pid, vert = _ball_vertices(outline, x[idx], y[idx], np.sqrt(d[idx] ** 2 + outline.step_m**2 / 4) + 1e-6,
+                               direct=direct)
     c, ring, n = outline.coords, outline.ring, len(outline.coords)
     px, py = x[idx][pid], y[idx][pid]
     best = np.full(vert.size, np.inf)
@@ -269,10 +272,10 @@ def _exact(outline: _Outline, x, y, idx: np.ndarray, d: np.ndarray, owner: np.nd
     owner[idx[pid[start]]] = outline.owner[first]
 
 
-def _ball_vertices(outline: _Outline, x, y, radius) -> tuple[np.ndarray, np.ndarray]:
+def _ball_vertices(outline: _Outline, x, y, radius, *, direct: bool) -> tuple[np.ndarray, np.ndarray]:
     """(point, vertex) pairs of every vertex within ``radius`` of each point (every point has one)."""
     n = len(outline.coords)
-    if outline._tree is None and x.size * n <= outline.direct_max:  # as the search before it
+    if direct:
         c = outline.coords
         pid, vert = np.nonzero((c[:, 0] - x[:, None]) ** 2 + (c[:, 1] - y[:, None]) ** 2 <= (radius * radius)[:, None])
         return pid.astype(np.int64), vert.astype(np.int64)
@@ -421,6 +424,9 @@ class Checker:
         self.names = self.perimeters["nom_qp"].to_numpy(dtype=object)
         self.classes = self.perimeters["classe"].to_numpy(dtype=object)
         self._row_of_code = {c: i for i, c in enumerate(self.codes)}
+        # code, name and class by row + 1 ('' first: row -1, no quartier), for text answers by one lookup
+        self.texts_by_row = {name: np.r_[np.array([""], dtype=object), values]
+                             for name, values in (("code", self.codes), ("nom", self.names), ("classe", self.classes))}
         vint = self.perimeters["vintage"].dropna().unique()
         self.vintage = int(vint[0]) if len(vint) == 1 else sorted(int(v) for v in vint)
         deps = self.perimeters["departement"].fillna("").astype(str)
@@ -559,12 +565,9 @@ class Checker:
         """The text answers of integer ones (each text array made once, by one lookup: row -1, no
         quartier, takes the '' put first)."""
         at = c.row + 1
-
-        def column(values):
-            return np.concatenate([np.array([""], dtype=object), np.asarray(values, dtype=object)])[at]
-
+        t = self.texts_by_row
         pairs = None if c.pairs is None else (c.pairs[0], self.codes[c.pairs[1]], c.pairs[2])
-        return PointResults(_STATUSES[c.status], column(self.codes), column(self.names), column(self.classes),
+        return PointResults(_STATUSES[c.status], t["code"][at], t["nom"][at], t["classe"][at],
                             c.dist, pairs, rule=self.rule)
 
     def codes_lonlat(self, lon, lat, *, with_quartiers: bool = True, block: int = 1_000_000) -> _Codes:
