@@ -334,6 +334,7 @@ def check_file(
     on_progress=None,
     lang: str | None = None,
     excel: bool = False,
+    names: tuple[str, str] | None = None,
     **options,
 ) -> dict:
     """Check every row of ``in_path`` and write ``out_path`` (CSV, xlsx, GeoJSON or GPKG, atomically).
@@ -346,6 +347,8 @@ def check_file(
     xlsx (default: the ``lang`` setting); ``excel`` writes CSV for French Excel (UTF-8 with BOM,
     ``;``, decimal commas); GeoJSON and GeoPackage keep the English codes. ``max_rows`` refuses a
     larger file (nothing is written); ``on_progress(rows_done)`` is called after each chunk.
+    ``names``: the (input, output) the summary names instead of the paths (a server's upload and
+    download names: its own folders are not told).
 
     Returns
     -------
@@ -399,7 +402,8 @@ def check_file(
                             bar.update(len(res))
                             if on_progress is not None:
                                 on_progress(rows)
-                        writer.close(_summary(in_path, out_path, rows, statuses, quartiers, checker, located))
+                        writer.close(_summary(*(names or (in_path, out_path)), rows, statuses, quartiers, checker,
+                                              located))
                 break
             except _Restart as exc:
                 log.warning("%s: %s; reading it again row by row", path.name, exc)
@@ -409,7 +413,7 @@ def check_file(
         geocoder = options.get("geocoder")
         if geocoder is not None:
             geocoder.close()
-    return _summary(in_path, out_path, rows, statuses, quartiers, checker, located)
+    return _summary(*(names or (in_path, out_path)), rows, statuses, quartiers, checker, located)
 
 
 def _limited(chunks, max_rows, name):

@@ -159,6 +159,31 @@ def test_files_come_back_with_every_row(live, tmp_path):
     assert res.status_code == 200 and len(res.json()["features"]) == 7
 
 
+def test_a_checked_file_names_the_upload_not_the_servers_folders(live, tmp_path):
+    """The summary of a file checked by the server (its JSON, and the xlsx's summary sheet) names
+    the upload and the download, made safe: no path of the server, no formula."""
+    import openpyxl
+
+    with open(SITES, "rb") as fh:
+        r = httpx.post(live.url + "/api/check-file", files={"file": ("=HYPERLINK(x) sites.csv", fh)},
+                       data={"lon_col": "lon", "lat_col": "lat", "output_format": "xlsx"}, timeout=60)
+    assert r.status_code == 200, r.text
+    (tmp_path / "o.xlsx").write_bytes(r.content)
+    sheet = openpyxl.load_workbook(tmp_path / "o.xlsx")["resume"]
+    summary = {row[0]: row[1] for row in sheet.iter_rows(values_only=True)}
+    assert summary["input"] == "_HYPERLINK_x_sites.csv" and summary["output"] == "_HYPERLINK_x_sites-qpv.xlsx"
+    assert summary["rows"] == 7
+    with open(SITES, "rb") as fh:
+        job = httpx.post(live.url + "/api/check-file", files={"file": ("sites.csv", fh)},
+                         data={"lon_col": "lon", "lat_col": "lat", "async": "true"}).json()
+    for _ in range(100):
+        job = get(live, f"/api/jobs/{job['job']}").json()
+        if job["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert (job["summary"]["input"], job["summary"]["output"]) == ("sites.csv", "sites-qpv.csv")
+
+
 def test_quartiers_fdc_fragility(live):
     q = get(live, "/api/quartiers", epci="200069037").json()
     assert [r["code_qp"] for r in q] == ["QN06236M", "QN06237M", "QN06256M"]

@@ -198,9 +198,13 @@ async def _save(upload: UploadFile, path: Path, max_mb: float) -> int:
     return n
 
 
+def _safe_stem(filename: str | None) -> str:
+    """The stem of an uploaded file's name, made of letters, digits, ``.``, ``-`` and ``_`` only."""
+    return re.sub(r"[^\w.-]+", "_", Path(filename or "fichier").stem)[:80] or "fichier"
+
+
 def _download_name(filename: str | None, ext: str) -> str:
-    stem = re.sub(r"[^\w.-]+", "_", Path(filename or "fichier").stem)[:80] or "fichier"
-    return f"{stem}-qpv{ext}"
+    return f"{_safe_stem(filename)}-qpv{ext}"
 
 
 @router.post("/api/check-file", summary="Eligibility of every row of a table (CSV, GeoJSON, GPKG); the result "
@@ -223,9 +227,11 @@ async def check_file(request: Request, file: UploadFile = File(...), lon_col: st
     size = await _save(file, path, d.settings.max_upload_mb)
     cols = [c.strip() for c in address_cols.split(",") if c.strip()] if address_cols else None
 
+    names = (_safe_stem(file.filename) + ext, job.download_name)  # told in the summary, not the server's folders
+
     def work(j):
         return check_file_(path, j.result, d.checker, progress=False, max_rows=d.settings.max_rows, layer=layer,
-                           sheet=sheet, lang=lang, excel=excel,
+                           sheet=sheet, lang=lang, excel=excel, names=names,
                            lon_col=lon_col, lat_col=lat_col, crs=crs, address_cols=cols, citycode_col=citycode_col,
                            postcode_col=postcode_col, on_progress=lambda n: setattr(j, "rows_done", n))
 
