@@ -193,7 +193,7 @@ class Chunk:
     lon: np.ndarray | None = None  # WGS84 of point geometries (vector files); None for CSV
     lat: np.ndarray | None = None
     bad_line: np.ndarray | None = None  # per row: line number of an unreadable row, 0 when read
-    bad_reason: np.ndarray | None = None
+    bad_fields: np.ndarray | None = None  # per row: fields of a row with too many, 0 otherwise
     recoded: np.ndarray | None = None  # per row: True when stray cp1252 bytes were decoded
 
 
@@ -462,7 +462,7 @@ def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk
     with open(p, encoding=fmt.encoding, errors=errors, newline="") as fh:
         reader = csv.reader(fh, delimiter=fmt.delimiter)
         next(reader, None)  # the header
-        rows, bad, reason = [], [], []
+        rows, bad, fields = [], [], []
         last_line = reader.line_num
         for rec in _records(reader, p.name):
             line, last_line = last_line + 1, reader.line_num
@@ -471,16 +471,16 @@ def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk
             if len(rec) > n_cols:
                 rows.append([""] * n_cols)
                 bad.append(line)
-                reason.append(f"line {line}: {len(rec)} fields where the header has {n_cols}")
+                fields.append(len(rec))
             else:
                 rows.append(rec + [""] * (n_cols - len(rec)))
                 bad.append(0)
-                reason.append("")
+                fields.append(0)
             if len(rows) == chunk_rows:
-                yield _robust_chunk(rows, bad, reason, fmt)
-                rows, bad, reason = [], [], []
+                yield _robust_chunk(rows, bad, fields, fmt)
+                rows, bad, fields = [], [], []
         if rows or not bad:
-            yield _robust_chunk(rows, bad, reason, fmt)
+            yield _robust_chunk(rows, bad, fields, fmt)
 
 
 def _records(reader, name: str):
@@ -490,10 +490,10 @@ def _records(reader, name: str):
         raise InputError(f"{name}, line {reader.line_num}: {exc}; is it a CSV text file?") from None
 
 
-def _robust_chunk(rows, bad, reason, fmt: CsvFormat) -> Chunk:
+def _robust_chunk(rows, bad, fields, fmt: CsvFormat) -> Chunk:
     frame = pd.DataFrame(rows, columns=list(fmt.header), dtype=object) if rows else pd.DataFrame(
         {h: pd.Series(dtype=object) for h in fmt.header})
-    return Chunk(frame, bad_line=np.asarray(bad, dtype=np.int64), bad_reason=np.asarray(reason, dtype=object),
+    return Chunk(frame, bad_line=np.asarray(bad, dtype=np.int64), bad_fields=np.asarray(fields, dtype=np.int64),
                  recoded=_recode(frame) if fmt.mixed else None)
 
 
@@ -746,12 +746,13 @@ class TableWriter:
     """
 
     def __init__(self, path: Path, ext: str, *, delimiter: str = ",", layer: str = "eligibilite",
-                 number_columns=(), present=None, bom: bool = False):
+                 number_columns=(), present=None, bom: bool = False, lang: str = "en"):
         if ext not in OUTPUT_EXT:
             raise InputError(f"cannot write {path.name}: use a .csv, .xlsx, .geojson, .gpkg or .parquet name")
         self.path, self.ext, self.delimiter, self.layer = path, ext, delimiter, layer
         self.present = present  # frame -> frame for people (CSV, xlsx); machine formats keep the codes
         self.bom = bom
+        self.lang = lang  # of the xlsx summary sheet
         self.number_columns = {c for c in number_columns if c}
         self._csv = None
         self._xlsx = None
@@ -802,7 +803,9 @@ class TableWriter:
                 self._write_xlsx(self.present(empty, cells=True) if self.present else empty)
             wb, _ = self._xlsx
             ws = wb.create_sheet("resume")
-            for key, value in _summary_rows(summary or {}):
+            from .present import summary_rows
+
+            for key, value in summary_rows(summary or {}, self.lang):
                 ws.append([key, value])
             wb.save(self.path)
             return
@@ -915,22 +918,6 @@ def _xlsx_value(v, kind: str):
         f = float(str(v).replace(",", "."))
         return int(f) if f.is_integer() and abs(f) < 1e15 else f
     return str(v)
-
-
-def _summary_rows(summary: dict):
-    """The summary of a batch as (key, value) rows for the summary sheet."""
-    for key in ("input", "output", "rows"):
-        if key in summary:
-            yield key, summary[key]
-    for status, n in summary.get("statuses", {}).items():
-        yield f"status: {status}", n
-    for code, n in summary.get("quartiers", {}).items():
-        yield f"quartier: {code}", n
-    for key, value in (summary.get("located_by") or {}).items():
-        if value is not None:
-            yield f"located by: {key}", ", ".join(value) if isinstance(value, list) else str(value)
-    for key, value in (summary.get("rule") or {}).items():
-        yield f"rule: {key}", ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def check_columns_free(columns, reserved, *, path_name: str) -> None:

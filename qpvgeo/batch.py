@@ -25,6 +25,8 @@ from . import status as _status
 from .crs import TERRITORIES, WGS84, parse_crs
 from .eligibility import STATUSES, Checker, quartiers_text
 from .errors import InputError
+from .present import note as _note
+from .present import note_key, number, status_fr
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ _V = {name: np.int8(i) for i, name in enumerate(VOCABULARY)}
 _DECIDED = np.isin(np.asarray(VOCABULARY, dtype=object), _status.DECIDED)
 _PLACED = np.isin(np.asarray(VOCABULARY, dtype=object), _status.PLACED)
 _VOCAB_ARROW = pa.array(VOCABULARY, type=pa.large_string())
-_RANGE_NOTE = ("longitude must be within ±180 and latitude within ±90 (WGS84 degrees); for projected x/y "
-               "(e.g. Lambert-93) give their CRS (--crs EPSG:2154, crs='EPSG:2154')")
 
 
 # ---------------------------------------------------------------------------- one chunk
@@ -55,12 +55,14 @@ def check_table(
     postcode_col: str | None = None,
     geocoder=None,
     lonlat: tuple[np.ndarray, np.ndarray] | None = None,
+    lang: str = "en",
 ) -> pd.DataFrame:
     """The rows of ``table`` with the result columns added (a new frame; same order, same length).
 
     Coordinates come from ``lonlat`` (WGS84 arrays), from ``lon_col``/``lat_col`` (WGS84, or x/y
     in ``crs``), or from ``address_cols`` geocoded with the BAN (``geocoder``: a
-    :class:`qpvgeo.geocode.BanClient`).
+    :class:`qpvgeo.geocode.BanClient`). ``lang``: the language of the notes (``"fr"`` for a
+    table for French readers; the statuses stay codes, see :func:`qpvgeo.present.for_people`).
 
     Returns
     -------
@@ -74,16 +76,16 @@ def check_table(
     chunk = _tables.Chunk(table, *(lonlat if lonlat is not None else (None, None)))
     frame, *_ = _check_chunk(chunk, checker, lon_col=lon_col, lat_col=lat_col, crs=crs,
                                address_cols=address_cols, citycode_col=citycode_col,
-                               postcode_col=postcode_col, geocoder=geocoder)
+                               postcode_col=postcode_col, geocoder=geocoder, lang=lang)
     return frame
 
 
 def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_col=None, crs=None,
-                 address_cols=None, citycode_col=None, postcode_col=None, geocoder=None):
+                 address_cols=None, citycode_col=None, postcode_col=None, geocoder=None, lang="en"):
     """(result frame, lon, lat, counts) of one chunk: the decision for every row, in order, and
     the rows per status and per quartier (placed rows) of the summary. Statuses are integers
     (:data:`VOCABULARY`) until the columns are made; the result columns are Arrow text, written
-    as they are."""
+    as they are. Notes are in ``lang`` (:data:`qpvgeo.present.NOTES`)."""
     table = chunk.frame
     _tables.check_columns_free(table.columns, RESULT_COLUMNS, path_name="the input")
     n = len(table)
@@ -96,29 +98,32 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
         lon, lat = chunk.lon.copy(), chunk.lat.copy()
         missing = np.isnan(lon) | np.isnan(lat)
         status[missing] = _V["no_coordinates"]
-        note[missing] = "no point geometry"
-        _check_range(lon, lat, status, note)
+        note[missing] = _note("no_geometry", lang)
+        _check_range(lon, lat, status, note, lang)
     elif lon_col and lat_col:
         for c in (lon_col, lat_col):
             if c not in table.columns:
                 raise InputError(f"column {c!r} is not in the file; its columns are {list(table.columns)}")
-        lon, lat = _parse_xy(table[lon_col], table[lat_col], crs, status, note)
+        lon, lat = _parse_xy(table[lon_col], table[lat_col], crs, status, note, lang)
     elif address_cols:
         missing_cols = [c for c in address_cols + [citycode_col, postcode_col] if c and c not in table.columns]
         if missing_cols:
             raise InputError(f"column(s) {missing_cols} are not in the file; its columns are {list(table.columns)}")
         lon, lat = _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out,
-                            skip=unreadable)
+                            skip=unreadable, lang=lang)
     else:
         raise InputError("say where the locations are: coordinate columns (lon_col/lat_col, --lon-col/--lat-col) "
                          "or address columns (address_cols, --address-cols)")
     status[unreadable] = _V["unreadable_row"]
-    note[unreadable] = chunk.bad_reason[unreadable] if chunk.bad_reason is not None else "unreadable row"
+    if unreadable.any():
+        fields = chunk.bad_fields if chunk.bad_fields is not None else np.zeros(n, dtype=np.int64)
+        note[unreadable] = [_note("too_many_fields", lang, line=line, fields=f, header=len(table.columns)) if f
+                            else _note("unreadable_row", lang) for line, f in zip(bad[unreadable], fields[unreadable])]
     lon = np.where(unreadable, np.nan, lon)
     lat = np.where(unreadable, np.nan, lat)
     if chunk.recoded is not None and chunk.recoded.any():
         r = chunk.recoded
-        note[r] = [(x + "; " if x else "") + "stray cp1252 bytes in this row, decoded as cp1252" for x in note[r]]
+        note[r] = [_and(x, _note("recoded", lang), lang) for x in note[r]]
 
     idx = np.flatnonzero((status == 0) & np.isfinite(lon) & np.isfinite(lat))
     res = checker.codes_lonlat(lon[idx], lat[idx])
@@ -130,7 +135,7 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
         for t in TERRITORIES:
             swapped |= t.contains_lonlat(lat[outside], lon[outside])
         status[outside[swapped]] = _V["swapped_coordinates"]
-        note[outside[swapped]] = "longitude and latitude look swapped; fix the columns or the values"
+        note[outside[swapped]] = _note("swapped", lang)
     decided = _DECIDED[status]
     row = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
@@ -145,8 +150,10 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
         # the vague point is reported for a person to judge, but the row is not decided
         r = checker.check_lonlat(lon[imp], lat[imp], with_quartiers=False)
         for i, st, c, d in zip(imp, r.status, r.code_qp, r.distance_m):
-            hint = f"approximate point would be {st} {c} at {d:g} m" if c else f"approximate point would be {st}"
-            note[i] = (note[i] + "; " if note[i] else "") + hint
+            words = status_fr(st, checker.rule.band_m) if lang == "fr" else st
+            hint = (_note("would_be", lang, status=words, code=c, distance=number(d, lang)) if c
+                    else _note("would_be_alone", lang, status=words))
+            note[i] = _and(note[i], hint, lang)
 
     yes = checker.rule.eligible(np.asarray(VOCABULARY, dtype=object))
     out["qpv_status"] = _text(_VOCAB_ARROW.take(pa.array(status)))
@@ -167,6 +174,11 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     return out, lon, lat, counts
 
 
+def _and(first: str, then: str, lang: str) -> str:
+    """Two notes of one row, in one text."""
+    return first + (" ; " if lang == "fr" else "; ") + then if first else then
+
+
 def _sparse_text(values: np.ndarray):
     """An Arrow text array of an object array of mostly empty strings (notes), made from the
     others only."""
@@ -181,41 +193,47 @@ def _text(values):
     return pd.array(values, dtype=_tables._text_dtype())
 
 
-def _check_range(lon, lat, status, note) -> None:
+def _check_range(lon, lat, status, note, lang="en") -> None:
     """Coordinates that cannot be degrees: invalid, with the hint to give the CRS (CSV and
     vector files alike)."""
     finite = np.isfinite(lon) & np.isfinite(lat)
     out_of_range = (status == 0) & finite & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
     status[out_of_range] = _V["invalid_coordinates"]
-    note[out_of_range] = _RANGE_NOTE
+    note[out_of_range] = _note("out_of_range", lang)
     lon[out_of_range] = np.nan
     lat[out_of_range] = np.nan
 
 
-def _parse_xy(xs: pd.Series, ys: pd.Series, crs, status, note) -> tuple[np.ndarray, np.ndarray]:
+def _parse_xy(xs: pd.Series, ys: pd.Series, crs, status, note, lang="en") -> tuple[np.ndarray, np.ndarray]:
     x, x_empty = _tables.to_float(xs)
     y, y_empty = _tables.to_float(ys)
     empty = x_empty | y_empty
     status[empty] = _V["no_coordinates"]
-    bad = ~empty & (np.isnan(x) | np.isnan(y) | ~np.isfinite(x) | ~np.isfinite(y))
+    x_bad, y_bad = ~np.isfinite(x), ~np.isfinite(y)
+    bad = ~empty & (x_bad | y_bad)
     status[bad] = _V["invalid_coordinates"]
-    note[bad] = [f"not numbers: {a!r}, {b!r}" for a, b in zip(xs[bad], ys[bad])]
+    if bad.any():  # the value(s) that are not numbers, by column
+        quote = "« {} »" if lang == "fr" else "{!r}"
+        named = [[f"{col} {quote.format(v)}" for col, v, no in ((xs.name, a, ba), (ys.name, b, bb)) if no]
+                 for a, b, ba, bb in zip(xs[bad], ys[bad], x_bad[bad], y_bad[bad])]
+        note[bad] = [_note("not_a_number", lang, values=", ".join(parts)) for parts in named]
     if crs:
         t = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True)
         lon, lat = t.transform(x, y)
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
         lost = (status == 0) & ~(np.isfinite(lon) & np.isfinite(lat))
         status[lost] = _V["invalid_coordinates"]
-        note[lost] = f"these x/y cannot be converted from {crs}: check the CRS"
+        note[lost] = _note("not_convertible", lang, crs=crs)
     else:
         lon, lat = x.copy(), y.copy()
-        _check_range(lon, lat, status, note)
+        _check_range(lon, lat, status, note, lang)
     lon = np.where(status == 0, lon, np.nan)
     lat = np.where(status == 0, lat, np.nan)
     return lon, lat
 
 
-def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out, *, skip=None):
+def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, note, out, *, skip=None,
+             lang="en"):
     from .geocode import BanClient
 
     n = len(table)
@@ -242,12 +260,14 @@ def _geocode(table, address_cols, citycode_col, postcode_col, geocoder, status, 
             continue
         status[i] = _V[r.row_status]
         if r.status == "failed":
-            note[i] = (r.reason or "the address service did not answer for this row") + \
-                "; run again to finish (answers already received are cached)"
+            reason = r.reason or _note("geocode_no_answer")
+            key = note_key(reason)  # a reason of qpvgeo's own is put in words; a service's is quoted
+            note[i] = _note("geocode_failed", lang, reason=_note(key, lang) if key else reason)
         elif r.status in ("ok", "imprecise"):
             lon[i], lat[i] = r.lon, r.lat
             if r.status == "imprecise":
-                note[i] = f"match of type {r.type!r}, score {r.score:.2f}: too vague to decide"
+                note[i] = _note("geocode_vague", lang, type=r.type,
+                                score=number(r.score, lang, 2))
     out["geo_lon"] = lon
     out["geo_lat"] = lat
     out["geo_label"] = labels
@@ -368,6 +388,8 @@ def check_file(
 
     lang = present.check_lang(lang or config.get_settings().lang)
     path, fmt, located = _prepare(in_path, options, layer=layer, sheet=sheet)
+    # notes for people in their language (CSV, xlsx); machine formats keep English throughout
+    options = {**options, "lang": lang if ext in (".csv", ".xlsx") else "en"}
     people = None
     if lang == "fr" or excel:
         def people(frame, cells):
@@ -388,7 +410,7 @@ def check_file(
                     delimiter = ";" if excel else (fmt.delimiter if fmt else ",")
                     writer = _tables.TableWriter(tmp, ext, delimiter=delimiter,
                                                  number_columns=(options.get("lon_col"), options.get("lat_col")),
-                                                 present=people, bom=excel)
+                                                 present=people, bom=excel, lang=lang)
                     chunks = (_tables.iter_chunks(path, chunk_rows=chunk_rows, layer=layer, csv_format=fmt,
                                                   robust=True, sheet=sheet) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))

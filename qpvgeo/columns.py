@@ -65,6 +65,9 @@ def find_locations(columns, sample) -> dict:
                      f"{list(columns)}; name them with --lon-col/--lat-col or --address-cols")
 
 
+_MOSTLY = 0.9  # share of a sample's pairs that must fit a reading of the coordinates
+
+
 def _crs_of(xs, ys, lon: str, lat: str) -> tuple[str | None, str]:
     """(CRS or None for degrees, words) from the values of a sample, or an error when ambiguous."""
     import numpy as np
@@ -77,7 +80,9 @@ def _crs_of(xs, ys, lon: str, lat: str) -> tuple[str | None, str]:
     y, _ = to_float(ys)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
-    if not x.size or ((np.abs(x) <= 180) & (np.abs(y) <= 90)).all():
+    # degrees when nearly all are (a typo in a few rows makes those rows invalid, not the file
+    # projected), as a projected CRS needs nearly all of them in its territory
+    if not x.size or ((np.abs(x) <= 180) & (np.abs(y) <= 90)).mean() >= _MOSTLY:
         return None, "in degrees (WGS84)"
 
     def share_inside(lo, la, territory) -> float:
@@ -87,11 +92,11 @@ def _crs_of(xs, ys, lon: str, lat: str) -> tuple[str | None, str]:
     for epsg in PROJECTED:
         t = next(t for t in TERRITORIES if t.epsg == epsg)
         lo, la = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True).transform(x, y)
-        if share_inside(np.asarray(lo), np.asarray(la), t) >= 0.9:
+        if share_inside(np.asarray(lo), np.asarray(la), t) >= _MOSTLY:
             fits.append(epsg)
     if len(fits) == 1:
         name = {2154: "Lambert-93"}.get(fits[0], f"EPSG:{fits[0]}")
         return f"EPSG:{fits[0]}", f"projected x/y in {name} (EPSG:{fits[0]}), recognised from their values"
     raise InputError(f"the values of {lon!r}/{lat!r} are not degrees and match "
-                     + ("no" if not fits else "several") + " of the territories' CRS "
+                     + ("none" if not fits else "several") + " of the territories' CRS "
                      f"({', '.join(f'EPSG:{e}' for e in (fits or PROJECTED))}): give their CRS with --crs")

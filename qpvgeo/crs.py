@@ -73,7 +73,9 @@ _PAIR_SEPARATORS = (";", ",", " ", "\t")
 
 def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
     """``(lon, lat, how)`` in WGS84 from a pair typed by a person, or an :class:`InputError` when
-    ``text`` is not a pair of numbers.
+    ``text`` is not a pair of numbers. ``how`` is a code of :data:`qpvgeo.present.READINGS`
+    (``lon_lat``, ``lat_lon_swapped``, ``lambert93``, ``projected``), put in words in either
+    language by :func:`qpvgeo.present.reading`.
 
     Accepts ``2.26006,50.75359``, the French way ``2,628901;50,517951``, spaces as separators,
     and, when ``crs`` is given, projected ``X,Y`` (e.g. Lambert-93). Without ``crs``, a pair that
@@ -83,7 +85,7 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
     degree range asks for the CRS.
 
     >>> parse_point("2,628901;50,517951")
-    (2.628901, 50.517951, 'lon, lat')
+    (2.628901, 50.517951, 'lon_lat')
     >>> parse_point("50.75359, 2.26006")[:2]
     (2.26006, 50.75359)
     """
@@ -105,16 +107,16 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
         lon, lat = tr.transform(a, b)
         if not (np.isfinite(lon) and np.isfinite(lat)):
             raise InputError(f"{text!r} cannot be converted from {crs} to degrees: check the CRS")
-        return float(lon), float(lat), f"x/y in {crs}"
+        return float(lon), float(lat), "projected"
     if abs(a) > 180 or abs(b) > 90:
         if 50_000 <= a <= 1_300_000 and 6_000_000 <= b <= 7_200_000:  # only Lambert-93 gives such pairs
             lon, lat = pyproj.Transformer.from_crs(2154, WGS84, always_xy=True).transform(a, b)
-            return float(lon), float(lat), "x/y in Lambert-93 (EPSG:2154), recognised from the values"
+            return float(lon), float(lat), "lambert93"
         raise InputError(f"{text!r} is not LON,LAT in degrees; for projected X,Y give the CRS "
                          "(crs='EPSG:2154', --crs EPSG:2154 for Lambert-93)")
     if territory_of_lonlat(a, b) is None and territory_of_lonlat(b, a) is not None:
-        return b, a, "lat, lon (as copied from a web map), swapped"
-    return a, b, "lon, lat"
+        return b, a, "lat_lon_swapped"
+    return a, b, "lon_lat"
 
 
 def territory_of_departement(departement: str) -> Territory:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from . import _http
 from .config import Settings, get_settings
 from .errors import DownloadError, GeocodingError, OfflineError
+from .present import note
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,7 @@ class BanClient:
         pending = list(todo.items())
         answers: dict[str, GeocodeResult] = {}
         size = self.settings.ban_chunk_rows
-        failure = ("offline mode is on and this address is not in the geocoding cache" if pending
-                   and self.settings.offline else "")
+        failure = note("geocode_offline") if pending and self.settings.offline else ""
         for start in range(0, len(pending) if not failure else 0, size):
             chunk = pending[start:start + size]
             try:
@@ -211,8 +211,7 @@ class BanClient:
                 break
             answers.update(got)
             self._put_cached(got)
-        missing = GeocodeResult("failed", reason=failure or "the address service left this row out of its "
-                                "answers")
+        missing = GeocodeResult("failed", reason=failure or note("geocode_left_out"))
         for i, k in enumerate(keys):
             if results[i] is None:
                 results[i] = answers.get(k, missing)

@@ -105,3 +105,140 @@ def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 
     if lang == "fr":
         out = out.rename(columns={k: v for k, v in COLUMNS_FR.items() if k in out.columns})
     return out
+
+
+# ---------------------------------------------------------------------------- words of a batch
+# What a batch says of a row it could not decide (``qpv_note``), and how a place typed by a
+# person was read: each once, in English (machine formats and English outputs) and in French
+# (CSV and xlsx with ``lang="fr"``, the browser desk). Templates take ``str.format`` fields.
+NOTES = {
+    "no_geometry": ("no point geometry", "pas de géométrie ponctuelle"),
+    "unreadable_row": ("unreadable row", "ligne illisible"),
+    "too_many_fields": ("line {line}: {fields} fields where the header has {header}",
+                        "ligne {line} : {fields} champs alors que l'en-tête en a {header}"),
+    "recoded": ("stray cp1252 bytes in this row, decoded as cp1252",
+                "octets cp1252 isolés dans cette ligne, lus en cp1252"),
+    "swapped": ("longitude and latitude look swapped; fix the columns or the values",
+                "longitude et latitude semblent inversées : corrigez les colonnes ou les valeurs"),
+    "out_of_range": ("longitude must be within ±180 and latitude within ±90 (WGS84 degrees); for projected x/y "
+                     "(e.g. Lambert-93) give their CRS (--crs EPSG:2154, crs='EPSG:2154')",
+                     "la longitude doit être comprise entre -180 et 180 et la latitude entre -90 et 90 (degrés "
+                     "WGS84) ; pour des x/y projetés (Lambert-93 par exemple), donnez leur système "
+                     "(--crs EPSG:2154)"),
+    "not_a_number": ("not a number: {values}", "pas un nombre : {values}"),
+    "not_convertible": ("these x/y cannot be converted from {crs}: check the CRS",
+                        "ces x/y ne se convertissent pas depuis {crs} : vérifiez le système de coordonnées"),
+    "geocode_failed": ("{reason}; run again to finish (answers already received are cached)",
+                       "géocodage en échec ({reason}) ; relancez pour terminer (les réponses déjà reçues sont "
+                       "gardées en cache)"),
+    "geocode_no_answer": ("the address service did not answer for this row",
+                          "le service d'adresses n'a pas répondu pour cette ligne"),
+    "geocode_left_out": ("the address service left this row out of its answers",
+                         "le service d'adresses a omis cette ligne dans ses réponses"),
+    "geocode_offline": ("offline mode is on and this address is not in the geocoding cache",
+                        "mode hors ligne, et cette adresse n'est pas dans le cache de géocodage"),
+    "geocode_vague": ("match of type {type!r}, score {score}: too vague to decide",
+                      "correspondance de type « {type} », score {score} : trop imprécise pour décider"),
+    "would_be": ("approximate point would be {status} {code} at {distance} m",
+                 "le point approché serait {status} {code} à {distance} m"),
+    "would_be_alone": ("approximate point would be {status}", "le point approché serait {status}"),
+}
+
+READINGS = {
+    "lon_lat": ("lon, lat", "lon, lat"),
+    "lat_lon_swapped": ("lat, lon (as copied from a web map), swapped",
+                        "lat, lon (copiés d'une carte web), inversés"),
+    "lambert93": ("x/y in Lambert-93 (EPSG:2154), recognised from the values",
+                  "x/y en Lambert-93 (EPSG:2154), reconnus d'après les valeurs"),
+    "projected": ("x/y in {crs}", "x/y en {crs}"),
+}
+"""How :func:`qpvgeo.crs.parse_point` read a pair, by its code."""
+
+
+def _words(table: dict, key: str, lang: str, fields: dict) -> str:
+    return table[key][LANGS.index(lang)].format(**fields)
+
+
+def note(key: str, lang: str = "en", **fields) -> str:
+    """The text of a note (:data:`NOTES`) in ``lang``; numbers in ``fields`` are the caller's
+    to format (French ones with :func:`decimal_comma`).
+
+    >>> note("not_convertible", "fr", crs="EPSG:2154")
+    'ces x/y ne se convertissent pas depuis EPSG:2154 : vérifiez le système de coordonnées'
+    """
+    return _words(NOTES, key, lang, fields)
+
+
+def note_key(text: str) -> str | None:
+    """The key of a note's fixed English text (a geocoder's reason), or None."""
+    return next((k for k, (en, _) in NOTES.items() if en == text and "{" not in en), None)
+
+
+def reading(code: str, lang: str = "en", **fields) -> str:
+    """How a pair was read (:data:`READINGS`), in ``lang``.
+
+    >>> reading("lat_lon_swapped", "fr")
+    "lat, lon (copiés d'une carte web), inversés"
+    """
+    return _words(READINGS, code, lang, fields)
+
+
+def number(value, lang: str, digits: int | None = None) -> str:
+    """A number in a sentence: ``403.18`` in English, ``403,18`` in French."""
+    if lang == "fr":
+        return decimal_comma(value, digits)
+    return "" if value is None or value != value else (f"{value:.{digits}f}" if digits is not None else f"{value:g}")
+
+
+def rule_fr(rule: dict) -> str:
+    """The rule of an answer in French (the terminal, the summary sheet): band, perimeters, method."""
+    return (f"bande {rule['comparison']} {rule['band_m']:g} m autour des {', '.join(rule['band_classes'])} ; "
+            f"périmètres {rule['vintage']} ; distances au sol")
+
+
+def located_fr(located: dict) -> str:
+    """:func:`qpvgeo.columns.find_locations`' sentence in French, from its columns and CRS."""
+    if located.get("lon_col"):
+        crs = located.get("crs")
+        how = "en degrés (WGS84)" if not crs else (
+            f"x/y projetés en {'Lambert-93 ' if crs == 'EPSG:2154' else ''}({crs}), reconnus d'après leurs valeurs")
+        return f"coordonnées des colonnes « {located['lon_col']} » et « {located['lat_col']} », {how}"
+    cols = ", ".join(f"« {c} »" for c in located.get("address_cols") or [])
+    city = located.get("citycode_col")
+    return f"adresses des colonnes {cols}, géocodées avec la BAN" + (f" (code commune de « {city} »)" if city else "")
+
+
+def summary_rows(summary: dict, lang: str = "en"):
+    """A batch's summary (:func:`qpvgeo.batch.check_file`) as (label, value) rows for people: the
+    summary sheet of an xlsx, the terminal. Statuses in words in French, their codes in English."""
+    fr = lang == "fr"
+    for key, label in (("input", "fichier d'entrée"), ("output", "fichier de résultats"), ("rows", "lignes")):
+        if key in summary:
+            yield (label if fr else key), summary[key]
+    band = (summary.get("rule") or {}).get("band_m", 300)
+    for status, n in summary.get("statuses", {}).items():
+        yield (f"statut : {status_fr(status, band)}" if fr else f"status: {status}"), n
+    for code, n in summary.get("quartiers", {}).items():
+        yield (f"quartier : {code}" if fr else f"quartier: {code}"), n
+    located = summary.get("located_by") or {}
+    if fr and located:
+        yield "localisation", located_fr(located)
+    elif located:
+        for key, value in located.items():
+            if value is not None:
+                yield f"located by: {key}", ", ".join(value) if isinstance(value, list) else str(value)
+    rule = summary.get("rule") or {}
+    if fr and rule:
+        yield "règle", rule_fr(rule)
+    else:
+        for key, value in rule.items():
+            yield f"rule: {key}", ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def read_as(how: str, crs=None) -> dict:
+    """What an answer says of how its pair was read (:func:`qpvgeo.crs.parse_point`'s ``how``):
+    nothing for a plain ``lon, lat``; else ``read_as`` (English), ``read_as_fr`` and the code
+    ``read_as_code``. The command line and the server both use it."""
+    if how == "lon_lat":
+        return {}
+    return {"read_as": reading(how, "en", crs=crs), "read_as_fr": reading(how, "fr", crs=crs), "read_as_code": how}

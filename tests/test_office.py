@@ -133,6 +133,53 @@ def test_excel_lang_fr_byte_for_byte(tmp_path):
     assert "statut : dans la bande des 300 m" in res.output and "1,61 m" in res.output
 
 
+HOSTILE = "nom;x;y\nA;2,26006;50,75359\nB;50.75359;2.26006\nC;;\nD;abc;50\nE;2.26006;50.75359\nF;1;2;3;4\n"
+
+
+def test_french_outputs_say_everything_in_french(tmp_path):
+    """Notes, the summary sheet and the terminal summary of ``--lang fr``, read back as a person
+    would; the same file in English keeps English notes, and machine formats English throughout."""
+    src = tmp_path / "hostile.csv"
+    src.write_text(HOSTILE, encoding="utf-8")
+    res = run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.xlsx")
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "localisation : coordonnées des colonnes « x » et « y », en degrés (WGS84)" in out
+    assert "6 lignes vérifiées" in out and "non décidé : longitude et latitude inversées" in out
+    assert "[swapped_coordinates]" in out and "par quartier (dedans ou dans sa bande) :" in out
+    wb = CalamineWorkbook.from_path(str(tmp_path / "o.xlsx"))
+    assert wb.sheet_names == ["resultats", "resume"]
+    rows = wb.get_sheet_by_name("resultats").to_python()
+    notes = {r[0]: r[rows[0].index("remarque")] for r in rows[1:]}
+    assert notes["B"] == "longitude et latitude semblent inversées : corrigez les colonnes ou les valeurs"
+    assert notes["D"] == "pas un nombre : x « abc »"  # only the value that is not a number
+    assert notes[""] == "ligne 7 : 5 champs alors que l'en-tête en a 3"  # the row with too many fields
+    assert notes["A"] == notes["C"] == ""
+    summary = dict(wb.get_sheet_by_name("resume").to_python())
+    assert summary["fichier d'entrée"] == str(src) and summary["lignes"] == 6
+    assert summary["statut : dans un QPV"] == 2 and summary["statut : non décidé : ligne illisible"] == 1
+    assert summary["règle"] == "bande < 300 m autour des QPV ; périmètres 2024 ; distances au sol"
+    assert summary["localisation"] == "coordonnées des colonnes « x » et « y », en degrés (WGS84)"
+    # English: English notes and summary
+    assert run("check-file", src, "-o", tmp_path / "en.csv").exit_code == 0
+    en = pd.read_csv(tmp_path / "en.csv", sep=";", dtype=str, keep_default_na=False)
+    assert list(en["qpv_note"]) == ["", "longitude and latitude look swapped; fix the columns or the values", "",
+                                    "not a number: x 'abc'", "", "line 7: 5 fields where the header has 3"]
+    # machine formats keep English notes, whatever the language
+    assert run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.gpkg").exit_code == 0
+    assert list(gpd.read_file(tmp_path / "o.gpkg")["qpv_note"].fillna("")) == list(en["qpv_note"])
+
+
+def test_a_typo_in_a_few_rows_does_not_make_a_file_projected(tmp_path):
+    src = tmp_path / "typo.csv"
+    src.write_text("lon;lat\n" + "2.26006;50.75359\n" * 30 + "226006;50.75359\n", encoding="utf-8")
+    res = run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.csv")
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "o.csv", sep=";", dtype=str, keep_default_na=False)
+    assert list(got["statut"]).count("dans un QPV") == 30
+    assert got["remarque"].iloc[-1].startswith("la longitude doit être comprise entre -180 et 180")
+
+
 def test_python_api_on_a_geodataframe_in_lambert93(tmp_path):
     pts = gpd.GeoDataFrame({"nom": [r[0] for r in ROWS[:3]]},
                            geometry=[shapely.Point(r[1], r[2]) for r in ROWS[:3]], crs=4326).to_crs(2154)

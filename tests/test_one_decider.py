@@ -239,6 +239,7 @@ def test_undecided_rows_are_listed_not_drawn(tmp_path, fmt):
     if fmt == "html":
         page = out.read_text(encoding="utf-8")
         assert "Non représentés sur la carte (2)" in page and "Inversé" in page
+        assert "longitude et latitude semblent inversées" in page  # the note in French, as the map
         drawn = layers_in_html(page)["Points vérifiés"]["features"]
         assert len(drawn) == 1
         import re

@@ -116,10 +116,16 @@ def test_api_answers_equal_the_cli(live):
     many = httpx.post(live.url + "/api/check", json={"points": pts}, timeout=30).json()["answers"]
     assert [a["status"] for a in many] == [get(live, "/api/check", **p).json()["status"] for p in pts]
     # text typed by a person
-    assert get(live, "/api/check", q="50.75359, 2.26006").json()["read_as"].startswith("lat, lon")
+    swapped = get(live, "/api/check", q="50.75359, 2.26006").json()
+    assert swapped == json.loads(run_cli("check", "50.75359,2.26006", "--json").stdout)
+    assert (swapped["read_as"], swapped["read_as_fr"], swapped["read_as_code"]) == (
+        "lat, lon (as copied from a web map), swapped", "lat, lon (copiés d'une carte web), inversés",
+        "lat_lon_swapped")
+    assert "read_as" not in get(live, "/api/check", q="2.26006, 50.75359").json()  # read as typed: nothing said
     l93 = get(live, "/api/check", x=650100, y=7072300, crs="EPSG:2154").json()
-    assert l93 == {**json.loads(run_cli("check", "650100,7072300", "--crs", "EPSG:2154", "--json").stdout),
-                   "read_as": "x/y in EPSG:2154"}
+    assert l93 == json.loads(run_cli("check", "650100,7072300", "--crs", "EPSG:2154", "--json").stdout)
+    assert (l93["read_as"], l93["read_as_fr"], l93["read_as_code"]) == ("x/y in EPSG:2154", "x/y en EPSG:2154",
+                                                                        "projected")
     # a site
     feature = json.loads(SITE.read_text())["features"][0]
     api = httpx.post(live.url + "/api/site", json=feature, timeout=30).json()
@@ -352,7 +358,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 def test_the_page_in_headless_chromium_with_no_network(live, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     errors, outside = [], []
     with sync_playwright() as p:
@@ -384,6 +390,15 @@ def test_the_page_in_headless_chromium_with_no_network(live, tmp_path):
         link = page.get_attribute("#answer a", "href")
         assert link == "https://sig.ville.gouv.fr/territoire/QN06237M"
         page.screenshot(path=str(tmp_path / "answer.png"))
+        # lat, lon as copied from a web map: the same answer, and how it was read, in French
+        page.fill("#q", "50.75359, 2.26006")
+        page.keyboard.press("Enter")
+        page.locator("#answer", has_text="Lu comme").wait_for(timeout=10000)
+        text = page.inner_text("#answer")
+        assert "Lu comme : lat, lon (copiés d'une carte web), inversés" in text and "dans un QPV" in text
+        page.fill("#q", "2.26006, 50.75359")
+        page.keyboard.press("Enter")
+        expect(page.locator("#answer")).not_to_contain_text("Lu comme", timeout=10000)  # as typed: nothing said
         # the printable fiche d'éligibilité: one A4 page with the map, the answer, the rule, sources, date
         import pypdfium2 as pdfium
 

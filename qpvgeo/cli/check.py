@@ -32,20 +32,19 @@ def _lang() -> str:
 
 
 def _print_answer_fr(ans: dict) -> None:
-    from ..present import decimal_comma, status_fr
+    from ..present import decimal_comma, rule_fr, status_fr
 
     r = ans["rule"]
     click.echo(ans.get("address") or f"{decimal_comma(ans.get('lon'))} ; {decimal_comma(ans.get('lat'))}")
-    if ans.get("read_as"):
-        click.echo(f"  lu comme : {ans['read_as']}")
+    if ans.get("read_as_fr"):
+        click.echo(f"  lu comme : {ans['read_as_fr']}")
     click.echo(f"  statut : {status_fr(ans['status'], r['band_m'])}  [{ans['status']}]")
     if ans.get("code_qp"):
         click.echo(f"  quartier : {ans['code_qp']} « {ans['nom_qp']} » ({ans['classe']}), distance au sol "
                    f"{decimal_comma(ans['distance_m'])} m")
     near = ", ".join(f"{q['code_qp']} ({decimal_comma(q['distance_m'])} m)" for q in ans.get("quartiers", []))
     click.echo(f"  à {r['comparison']} {r['band_m']:g} m : {near or 'aucun'}")
-    click.echo(f"  règle : bande {r['comparison']} {r['band_m']:g} m autour des {', '.join(r['band_classes'])} ; "
-               f"périmètres {r['vintage']} ; distances au sol ; réponse indicative")
+    click.echo(f"  règle : {rule_fr(r)} ; réponse indicative")
 
 
 def _print_answer(ans: dict) -> None:
@@ -95,6 +94,7 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
     """
     from .. import _tables, funding
     from ..crs import parse_point
+    from ..present import read_as
 
     if site and where:
         raise InputError("give a place or --site, not both")
@@ -119,9 +119,7 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
         if lon is None:
             ans = checker.check_address(where)
         else:
-            ans = checker.check_point(lon, lat)
-            if how != "lon, lat":
-                ans["read_as"] = how
+            ans = {**checker.check_point(lon, lat), **read_as(how, crs)}
     if expenses is not None:
         ans["funding"] = funding.for_answer(ans, expenses)
     if as_json:
@@ -225,12 +223,25 @@ def check_file_cmd(input_file, output, locations, chunk_rows, excel, overwrite, 
             echo_json(summary)
         return
     say = (lambda text: click.echo(text, err=True)) if to_stdout else click.echo
-    if summary.get("located_by"):
-        say(f"located by {summary['located_by']['how']}")
-    say(f"{summary['rows']} rows checked -> {summary['output']}")
-    for k, v in summary["statuses"].items():
-        say(f"  {k:<22} {v:>9}")
-    if summary["quartiers"]:
-        say("by quartier (in it or in its band):")
-        for k, v in list(summary["quartiers"].items())[:20]:
+    if _lang() == "fr":
+        from ..present import grouped, located_fr, status_fr
+
+        if summary.get("located_by"):
+            say(f"localisation : {located_fr(summary['located_by'])}")
+        say(f"{grouped(summary['rows'])} lignes vérifiées -> {summary['output']}")
+        words = {k: status_fr(k, summary["rule"]["band_m"]) for k in summary["statuses"]}
+        width = max(map(len, words.values()), default=0)
+        for k, v in summary["statuses"].items():
+            say(f"  {words[k]:<{width}} {grouped(v):>9}  [{k}]")
+        heading, counts = "par quartier (dedans ou dans sa bande) :", grouped
+    else:
+        if summary.get("located_by"):
+            say(f"located by {summary['located_by']['how']}")
+        say(f"{summary['rows']} rows checked -> {summary['output']}")
+        for k, v in summary["statuses"].items():
             say(f"  {k:<22} {v:>9}")
+        heading, counts = "by quartier (in it or in its band):", str
+    if summary["quartiers"]:
+        say(heading)
+        for k, v in list(summary["quartiers"].items())[:20]:
+            say(f"  {k:<22} {counts(v):>9}")

@@ -56,7 +56,7 @@ def map_eligibility(points, locations, site, feature, site_layer, departement, e
     checker = make_checker(perimeters, rule)
     filters = {"departement": departement, "epci": epci, "commune": commune, "code": list(codes) or None}
     shown = select(checker.perimeters, **filters) if any(filters.values()) else None
-    frame = check_rows(points, checker, **locations.batch_options()) if points else None
+    frame = check_rows(points, checker, lang="fr", **locations.batch_options()) if points else None  # French maps
     site_gdf = _tables.read_site(site, crs=locations.crs, feature=feature, layer=site_layer) if site else None
     spec = maps.eligibility_spec(checker, shown=shown, points=frame, site=site_gdf)
     _write(spec, output, "eligibilite" + (f"-{epci}" if epci else ""), fmt, tiles, overwrite, page)

@@ -63,6 +63,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
               q: str | None = Query(None, max_length=300, description="'2.26,50.75', '50.75, 2.26', "
                                     "Lambert-93 'x, y', or an address")):
     from ..crs import parse_point
+    from ..present import read_as
 
     checker = _desk(request).checker
     if lon is not None or lat is not None:
@@ -75,7 +76,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
         if x is None or y is None or not crs:
             raise InputError("give x, y and crs (e.g. crs=EPSG:2154)")
         lon_, lat_, how = parse_point(f"{x},{y}", crs=crs)
-        return _json({**checker.check_point(lon_, lat_), "read_as": how})
+        return _json({**checker.check_point(lon_, lat_), **read_as(how, crs)})
     if q is None or not q.strip():
         raise InputError("give lon and lat, x, y and crs, or q (coordinates or an address)")
     try:
@@ -95,10 +96,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
                 client.close()
 
         return _json(await anyio.to_thread.run_sync(geocode_and_check))
-    ans = checker.check_point(lon_, lat_)
-    if how != "lon, lat":
-        ans["read_as"] = how
-    return _json(ans)
+    return _json({**checker.check_point(lon_, lat_), **read_as(how, crs)})
 
 
 @router.post("/api/check", summary="Eligibility of many points: {\"points\": [{\"lon\": …, \"lat\": …}, …]}")

@@ -45,7 +45,7 @@
     box.dataset.status = ans.status;
     const head = el("p", label(ans.status), "status status-" + ans.status);
     box.append(el("p", what, "place"), head);
-    if (ans.read_as) box.append(el("p", "Lu comme : " + ans.read_as, "hint"));
+    if (ans.read_as) box.append(el("p", "Lu comme : " + (ans.read_as_fr || ans.read_as), "hint"));
     if (ans.geocode && ans.geocode.label) {
       box.append(el("p", "Adresse trouvée : " + ans.geocode.label + " (précision " + ans.geocode.type + ", score " +
                          fr(ans.geocode.score, 2) + ")", "hint"));
