@@ -456,7 +456,9 @@ def _csv_rows_arrow(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]
 
 
 def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk]:
-    """Row by row with the csv module: rows with too many fields are kept as unreadable."""
+    """Row by row with the csv module: rows with too many fields are kept as unreadable (their
+    fields kept, those beyond the header joined by the delimiter in the last column: nothing of
+    the row is lost, and nothing of it is decided)."""
     n_cols = len(fmt.header)
     errors = "surrogateescape" if fmt.mixed else "strict"
     with open(p, encoding=fmt.encoding, errors=errors, newline="") as fh:
@@ -468,8 +470,8 @@ def _csv_rows_robust(p: Path, fmt: CsvFormat, chunk_rows: int) -> Iterator[Chunk
             line, last_line = last_line + 1, reader.line_num
             if not rec:
                 continue  # blank line (pandas skips them too)
-            if len(rec) > n_cols:
-                rows.append([""] * n_cols)
+            if len(rec) > n_cols:  # kept, the fields beyond the header joined in the last column
+                rows.append(rec[:n_cols - 1] + [fmt.delimiter.join(rec[n_cols - 1:])])
                 bad.append(line)
                 fields.append(len(rec))
             else:

@@ -111,7 +111,9 @@ def test_a_row_with_too_many_fields_comes_back_marked(tmp_path, checker):
     assert summary["rows"] == 3
     res = pd.read_csv(out, sep=";", dtype=str, keep_default_na=False)
     assert res["qpv_status"].tolist() == ["in_qpv", "unreadable_row", "in_band"]
-    assert res["id"].tolist() == ["1", "", "3"]
+    # its fields are kept, the extra ones in the last column; nothing of it is decided
+    assert res.loc[1, ["id", "lon", "lat"]].tolist() == ["2", "2.05", "50.60;extra"]
+    assert res.loc[1, ["qpv_code", "qpv_distance_m", "qpv_eligible"]].tolist() == ["", "", ""]
     assert "line 3" in res.loc[1, "qpv_note"]
     # the first data row is the bad one (pandas would shift or drop fields silently)
     src.write_text("id;lon;lat\n1;2.26006;50.75359;x\n2;2.05;50.60\n", encoding="utf-8")

@@ -153,7 +153,7 @@ def test_french_outputs_say_everything_in_french(tmp_path):
     notes = {r[0]: r[rows[0].index("remarque")] for r in rows[1:]}
     assert notes["B"] == "longitude et latitude semblent inversées : corrigez les colonnes ou les valeurs"
     assert notes["D"] == "pas un nombre : x « abc »"  # only the value that is not a number
-    assert notes[""] == "ligne 7 : 5 champs alors que l'en-tête en a 3"  # the row with too many fields
+    assert notes["F"] == "ligne 7 : 5 champs alors que l'en-tête en a 3"  # the row with too many fields, kept
     assert notes["A"] == notes["C"] == ""
     summary = dict(wb.get_sheet_by_name("resume").to_python())
     assert summary["fichier d'entrée"] == str(src) and summary["lignes"] == 6
