@@ -550,6 +550,35 @@ def read_vector(path: str | Path, *, layer: str | None = None, what: str = "file
     return gdf
 
 
+_WKT = re.compile(r"^\s*(?:(?:MULTI)?(?:POINT|LINESTRING|POLYGON)|GEOMETRYCOLLECTION)\s*(?:ZM|Z|M)?\s*(?:\(|EMPTY\b)",
+                  re.IGNORECASE)
+
+
+def is_wkt(text: str) -> bool:
+    """Whether a text is a WKT geometry (``POLYGON ((…))``, ``point z (…)``…), not a file name or
+    an address such as ``Mairie (annexe)``."""
+    return bool(_WKT.match(str(text)))
+
+
+def typed_place(text: str) -> str:
+    """A place typed by a person, for the parser of pairs: a WKT point becomes its ``x,y`` (as
+    QGIS copies it); any other WKT geometry is a site, an error that says where sites go."""
+    if not is_wkt(text):
+        return text
+    import shapely
+
+    try:
+        geom = shapely.from_wkt(str(text).strip())
+    except shapely.errors.GEOSException:
+        raise InputError(f"{str(text)[:60]!r} is not valid WKT") from None
+    if geom.is_empty:
+        raise InputError(f"{str(text)[:60]!r} is an empty geometry: give a point or a site")
+    if geom.geom_type == "Point":
+        return f"{geom.x!r},{geom.y!r}"
+    raise InputError(f"a {geom.geom_type} is a site, not a place: check it as a site (--site WKT_OR_FILE, "
+                     "POST /api/site, or draw it on the map)")
+
+
 def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | None = None):
     """A project site from a vector file (one feature, or ``feature``) or from WKT in ``crs``
     (degrees by default), as a one-row GeoDataFrame with its CRS."""
@@ -559,7 +588,7 @@ def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | N
     from .crs import WGS84, parse_crs
 
     text = str(site).strip()
-    if not re.match(r"^[A-Z]+\s*(Z|M|ZM)?\s*\(", text.upper()):  # not WKT: a file
+    if not is_wkt(text):  # a file
         p = local_input(text, what="site file")
         gdf = read_vector(p, layer=layer, what="site file")
         if len(gdf) == 0:

@@ -345,3 +345,21 @@ def test_ambiguous_pairs_and_empty_maps_are_refused():
     one_line_error(run("check", "1,2,3"), "1,2,3")
     assert json.loads(run("check", "2,26006 50,75359", "--json").stdout)["status"] == "in_qpv"
     one_line_error(run("map", "qpv", "--departement", "75"), "no quartier matches")
+
+
+def test_wkt_typed_as_a_place():
+    """A WKT point (as QGIS copies it) is its pair; a WKT polygon is a site, said at once, never
+    sent to the address service; an address with brackets is not taken for WKT."""
+    from qpvgeo._tables import is_wkt
+
+    same = json.loads(run("check", "2.26006,50.75359", "--json").stdout)
+    assert json.loads(run("check", "Point (2.26006 50.75359)", "--json").stdout) == same
+    l93 = json.loads(run("check", "POINT Z (650100 7072300 12)", "--json").stdout)
+    assert l93["read_as_code"] == "lambert93"
+    wkt = "POLYGON((650100 7072300, 650200 7072300, 650200 7072400, 650100 7072300))"
+    one_line_error(run("check", wkt), "--site")  # before any geocoding: no network touched here
+    one_line_error(run("check", "POINT EMPTY"), "empty geometry")
+    one_line_error(run("check", "--site", "Mairie (annexe)"), "does not exist")  # a file name, not WKT
+    assert [is_wkt(t) for t in ("multipolygon(((0 0,1 0,1 1,0 0)))", "GEOMETRYCOLLECTION EMPTY",
+                                "Mairie (annexe)", "Point de vente (ZA)", "POLYGONE (x)")] == [
+        True, True, False, False, False]

@@ -122,6 +122,11 @@ def test_api_answers_equal_the_cli(live):
         "lat, lon (as copied from a web map), swapped", "lat, lon (copiés d'une carte web), inversés",
         "lat_lon_swapped")
     assert "read_as" not in get(live, "/api/check", q="2.26006, 50.75359").json()  # read as typed: nothing said
+    typed = get(live, "/api/check", q="2.26006, 50.75359").json()
+    assert get(live, "/api/check", q="Point (2.26006 50.75359)").json() == typed  # as QGIS copies a point
+    polygon = httpx.get(live.url + "/api/check", timeout=30,
+                        params={"q": "POLYGON((2.26 50.75, 2.261 50.75, 2.261 50.751, 2.26 50.75))"})
+    assert polygon.status_code == 400 and "/api/site" in polygon.json()["error"]
     l93 = get(live, "/api/check", x=650100, y=7072300, crs="EPSG:2154").json()
     assert l93 == json.loads(run_cli("check", "650100,7072300", "--crs", "EPSG:2154", "--json").stdout)
     assert (l93["read_as"], l93["read_as_fr"], l93["read_as_code"]) == ("x/y in EPSG:2154", "x/y en EPSG:2154",

@@ -108,6 +108,7 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
 
             ans["population"] = site_population(geom)
     else:
+        where = _tables.typed_place(where)  # a WKT point as its pair; a WKT site is refused here
         try:
             lon, lat, how = parse_point(where, crs=crs)
         except InputError:

@@ -62,6 +62,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
               y: float | None = None, crs: str | None = None,
               q: str | None = Query(None, max_length=300, description="'2.26,50.75', '50.75, 2.26', "
                                     "Lambert-93 'x, y', or an address")):
+    from .._tables import typed_place
     from ..crs import parse_point
     from ..present import read_as
 
@@ -79,6 +80,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
         return _json({**checker.check_point(lon_, lat_), **read_as(how, crs)})
     if q is None or not q.strip():
         raise InputError("give lon and lat, x, y and crs, or q (coordinates or an address)")
+    q = typed_place(q)  # a WKT point as its pair; a WKT site is refused, with where to send it
     try:
         lon_, lat_, how = parse_point(q, crs=crs)
     except InputError:
