@@ -145,6 +145,25 @@ def test_batch_with_addresses_geocoded(tmp_path, checker, server, settings, monk
     assert df["geo_label"].iloc[0] == "1 Rue du Quai du Commerce 62500 Saint-Omer"
     assert "approximate point would be" in df["qpv_note"].iloc[1]
     assert summary["rows"] == 5 and summary["statuses"]["in_qpv"] == 1
+    # in French: the notes too (the answers come from the geocoding cache now)
+    fr = tmp_path / "fr.csv"
+    res = CliRunner().invoke(main, ["--lang", "fr", "check-file", str(src), "-o", str(fr), "--address-cols",
+                                    "numero,voie,ville"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(fr, sep=";", dtype=str, keep_default_na=False)
+    # the status in words, the distance with a decimal comma
+    assert got["remarque"].iloc[1] == ("correspondance de type « street », score 0,81 : trop imprécise pour décider ; "
+                                       "le point approché serait dans la bande des 300 m QN06237M à 96,48 m")
+    # offline, an address not in the cache: the row says so, in French, and how to finish
+    src.write_text("id;adresse\n1;5 rue jamais vue, Arras\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["--offline", "--lang", "fr", "check-file", str(src), "-o", str(fr),
+                                    "--address-cols", "adresse", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(fr, sep=";", dtype=str, keep_default_na=False)
+    assert got["statut"].tolist() == ["non décidé : géocodage en échec"]
+    assert got["remarque"].iloc[0] == ("géocodage en échec (mode hors ligne, et cette adresse n'est pas dans le cache "
+                                       "de géocodage) ; relancez pour terminer (les réponses déjà reçues sont gardées "
+                                       "en cache)")
     # the single-address command goes through the same geocoder
     res = CliRunner().invoke(main, ["check", "1 rue du Quai du Commerce, Saint-Omer", "--json"])
     ans = json.loads(res.stdout)
