@@ -570,13 +570,17 @@ def typed_place(text: str) -> str:
     try:
         geom = shapely.from_wkt(str(text).strip())
     except shapely.errors.GEOSException:
-        raise InputError(f"{str(text)[:60]!r} is not valid WKT") from None
+        raise InputError(f"{str(text)[:60]!r} is not valid WKT",
+                         fr=f"« {str(text)[:60]} » n'est pas une géométrie WKT valide") from None
     if geom.is_empty:
-        raise InputError(f"{str(text)[:60]!r} is an empty geometry: give a point or a site")
+        raise InputError(f"{str(text)[:60]!r} is an empty geometry: give a point or a site",
+                         fr=f"« {str(text)[:60]} » est une géométrie vide : donnez un point ou un site")
     if geom.geom_type == "Point":
         return f"{geom.x!r},{geom.y!r}"
     raise InputError(f"a {geom.geom_type} is a site, not a place: check it as a site (--site WKT_OR_FILE, "
-                     "POST /api/site, or draw it on the map)")
+                     "POST /api/site, or draw it on the map)",
+                     fr=f"une géométrie {geom.geom_type} est un site, pas un lieu : vérifiez-la comme un site "
+                        "(« Vérifier un site » : dessinez-le sur la carte ou donnez son fichier)")
 
 
 def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | None = None):
@@ -592,13 +596,14 @@ def read_site(site: str, *, crs=None, feature: int | None = None, layer: str | N
         p = local_input(text, what="site file")
         gdf = read_vector(p, layer=layer, what="site file")
         if len(gdf) == 0:
-            raise InputError(f"{p.name} holds no feature")
+            raise InputError(f"{p.name} holds no feature", fr=f"{p.name} ne contient aucun objet")
         if feature is not None:
             if not 0 <= feature < len(gdf):
                 raise InputError(f"feature {feature} is out of range: {p.name} has {len(gdf)} features (0-based)")
             gdf = gdf.iloc[[feature]]
         elif len(gdf) > 1:
-            raise InputError(f"{p.name} has {len(gdf)} features: choose one with the feature option (0-based)")
+            raise InputError(f"{p.name} has {len(gdf)} features: choose one with the feature option (0-based)",
+                             fr=f"{p.name} contient {len(gdf)} objets : donnez un fichier d'un seul site")
         return gdf
     try:
         geom = shapely.from_wkt(text)

@@ -103,7 +103,9 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     elif lon_col and lat_col:
         for c in (lon_col, lat_col):
             if c not in table.columns:
-                raise InputError(f"column {c!r} is not in the file; its columns are {list(table.columns)}")
+                raise InputError(f"column {c!r} is not in the file; its columns are {list(table.columns)}",
+                                 fr=f"la colonne « {c} » n'est pas dans le fichier ; ses colonnes sont "
+                                    f"{', '.join(map(str, table.columns))}")
         lon, lat = _parse_xy(table[lon_col], table[lat_col], crs, status, note, lang)
     elif address_cols:
         missing_cols = [c for c in address_cols + [citycode_col, postcode_col] if c and c not in table.columns]
@@ -285,7 +287,8 @@ def _prepare(in_path, options: dict, *, layer, sheet=None, settings=None):
     ext = path.suffix.lower()
     if ext not in _tables.TABLE_EXT + _tables.VECTOR_EXT:
         raise InputError(f"cannot read {path.name}: give a .csv, .xlsx, .ods, .geojson, .gpkg, .shp, .fgb or "
-                         ".parquet file")
+                         ".parquet file", fr=f"impossible de lire {path.name} : donnez un fichier .csv, .xlsx, .ods, "
+                         ".geojson, .gpkg, .shp, .fgb ou .parquet")
     fmt = _tables.sniff_csv(path) if ext in _tables.CSV_EXT else None
     header = fmt.header if fmt is not None else (_tables.sheet_header(path, sheet)[1] if ext in _tables.SHEET_EXT
                                                  else None)
@@ -443,7 +446,8 @@ def _limited(chunks, max_rows, name):
     for chunk in chunks:
         seen += len(chunk.frame)
         if max_rows is not None and seen > max_rows:
-            raise InputError(f"{name} has more than {max_rows} rows, the limit here; split the file")
+            raise InputError(f"{name} has more than {max_rows} rows, the limit here; split the file",
+                             fr=f"{name} a plus de {max_rows:,} lignes, la limite ici ; découpez-le".replace(",", " "))
         yield chunk
 
 

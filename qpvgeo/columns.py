@@ -62,7 +62,10 @@ def find_locations(columns, sample) -> dict:
                        + (f" (commune code from {citycode!r})" if citycode else "")}
     raise InputError(f"cannot tell where the locations are: no coordinate columns (lon/lat, longitude/latitude, "
                      f"x/y) nor address columns (adresse, numero + voie, commune) among the file's columns "
-                     f"{list(columns)}; name them with --lon-col/--lat-col or --address-cols")
+                     f"{list(columns)}; name them with --lon-col/--lat-col or --address-cols",
+                     fr="impossible de savoir où sont les lieux : ni colonnes de coordonnées (lon/lat, "
+                        "longitude/latitude, x/y) ni colonnes d'adresse (adresse, numero + voie, commune) parmi "
+                        f"les colonnes du fichier ({', '.join(map(str, columns))}) ; renommez-les ainsi")
 
 
 _MOSTLY = 0.9  # share of a sample's pairs that must fit a reading of the coordinates
@@ -99,4 +102,7 @@ def _crs_of(xs, ys, lon: str, lat: str) -> tuple[str | None, str]:
         return f"EPSG:{fits[0]}", f"projected x/y in {name} (EPSG:{fits[0]}), recognised from their values"
     raise InputError(f"the values of {lon!r}/{lat!r} are not degrees and match "
                      + ("none" if not fits else "several") + " of the territories' CRS "
-                     f"({', '.join(f'EPSG:{e}' for e in (fits or PROJECTED))}): give their CRS with --crs")
+                     f"({', '.join(f'EPSG:{e}' for e in (fits or PROJECTED))}): give their CRS with --crs",
+                     fr=f"les valeurs de « {lon} » et « {lat} » ne sont pas des degrés, et ne correspondent "
+                        + ("à aucun" if not fits else "à plusieurs") + " des systèmes des territoires ("
+                        + ", ".join(f"EPSG:{e}" for e in (fits or PROJECTED)) + ") : indiquez leur système")

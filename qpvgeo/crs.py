@@ -100,20 +100,24 @@ def parse_point(text: str, *, crs=None) -> tuple[float, float, str]:
         if m:
             break
     if m is None:
-        raise InputError(f"{text!r} is not a pair of numbers (e.g. 2.26006,50.75359)")
+        raise InputError(f"{text!r} is not a pair of numbers (e.g. 2.26006,50.75359)",
+                         fr=f"« {text} » n'est pas une paire de nombres (par exemple 2.26006, 50.75359)")
     a, b = (float(v.replace(",", ".")) for v in m.groups())
     if crs is not None and parse_crs(crs).is_projected:
         tr = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True)
         lon, lat = tr.transform(a, b)
         if not (np.isfinite(lon) and np.isfinite(lat)):
-            raise InputError(f"{text!r} cannot be converted from {crs} to degrees: check the CRS")
+            raise InputError(f"{text!r} cannot be converted from {crs} to degrees: check the CRS",
+                             fr=f"« {text} » ne se convertit pas de {crs} en degrés : vérifiez le système")
         return float(lon), float(lat), "projected"
     if abs(a) > 180 or abs(b) > 90:
         if 50_000 <= a <= 1_300_000 and 6_000_000 <= b <= 7_200_000:  # only Lambert-93 gives such pairs
             lon, lat = pyproj.Transformer.from_crs(2154, WGS84, always_xy=True).transform(a, b)
             return float(lon), float(lat), "lambert93"
         raise InputError(f"{text!r} is not LON,LAT in degrees; for projected X,Y give the CRS "
-                         "(crs='EPSG:2154', --crs EPSG:2154 for Lambert-93)")
+                         "(crs='EPSG:2154', --crs EPSG:2154 for Lambert-93)",
+                         fr=f"« {text} » n'est pas LON, LAT en degrés, ni X, Y en Lambert-93 : donnez une "
+                            "longitude et une latitude, ou une adresse")
     if territory_of_lonlat(a, b) is None and territory_of_lonlat(b, a) is not None:
         return b, a, "lat_lon_swapped"
     return a, b, "lon_lat"

@@ -1048,12 +1048,15 @@ def _site_geometry(site, crs):
     else:
         raise InputError(f"a site must be a GeoDataFrame, a GeoSeries or a shapely polygon, got {type(site).__name__}")
     if geom_wgs is None or geom_wgs.is_empty:
-        raise InputError("the site geometry is empty")
+        raise InputError("the site geometry is empty", fr="la géométrie du site est vide")
     if geom_wgs.geom_type not in ("Polygon", "MultiPolygon"):
         raise InputError(f"a site must be a polygon or multipolygon, got a {geom_wgs.geom_type}; "
-                         "for a point check its coordinates instead")
+                         "for a point check its coordinates instead",
+                         fr=f"un site est un polygone, pas un objet {geom_wgs.geom_type} : pour un point, "
+                            "vérifiez ses coordonnées")
     if not np.isfinite(shapely.get_coordinates(geom_wgs)).all():
-        raise InputError("the site's coordinates could not be converted to degrees: check its CRS")
+        raise InputError("the site's coordinates could not be converted to degrees: check its CRS",
+                         fr="les coordonnées du site ne se convertissent pas en degrés : vérifiez son système")
     x0, y0, x1, y1 = geom_wgs.bounds
     if min(x0, x1) < -180 or max(x0, x1) > 180 or min(y0, y1) < -90 or max(y0, y1) > 90:
         raise InputError(f"the site's coordinates ({x0:.0f}, {y0:.0f}) are not degrees: projected "

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 
 class QpvgeoError(Exception):
-    """Root of every qpvgeo error."""
+    """Root of every qpvgeo error. ``fr``: the message in French, for the errors a person meets on
+    the French page (the browser desk shows it; the API gives it as ``error_fr``)."""
+
+    def __init__(self, message: str = "", *, fr: str | None = None):
+        super().__init__(message)
+        self.fr = fr
 
 
 class InputError(QpvgeoError, ValueError):

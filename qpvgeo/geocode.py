@@ -32,6 +32,10 @@ _ID = "qpvgeo_id"
 _MAX_RESENDS = 3
 
 
+_DOWN_FR = ("le service d'adresses (BAN) ne répond pas ou répond mal : réessayez plus tard, ou donnez des "
+            "coordonnées (longitude, latitude)")
+
+
 @dataclass
 class GeocodeResult:
     """One geocoding answer. ``status``: ``ok``, ``imprecise``, ``not_found`` or ``failed``."""
@@ -132,8 +136,8 @@ class BanClient:
     def _offline_error(self) -> OfflineError:
         return OfflineError(
             "offline mode is on and this address is not in the geocoding cache: give coordinates "
-            "instead (qpvgeo check LON,LAT, or check-file --lon-col/--lat-col)"
-        )
+            "instead (qpvgeo check LON,LAT, or check-file --lon-col/--lat-col)",
+            fr=f"{note('geocode_offline', 'fr')} : donnez plutôt des coordonnées (longitude, latitude)")
 
     # ---------------------------------------------------------------- single
     def search(self, query: str, *, citycode: str = "", postcode: str = "") -> GeocodeResult:
@@ -156,9 +160,9 @@ class BanClient:
             resp = _http.request("GET", f"{self.base}/search", params=params, settings=self.settings)
             data = resp.json()
         except DownloadError as exc:
-            raise GeocodingError(f"the address service {self.base} failed: {exc}") from exc
+            raise GeocodingError(f"the address service {self.base} failed: {exc}", fr=_DOWN_FR) from exc
         except ValueError as exc:
-            raise GeocodingError(f"the address service {self.base} sent an unreadable answer") from exc
+            raise GeocodingError(f"the address service {self.base} sent an unreadable answer", fr=_DOWN_FR) from exc
         feats = data.get("features") or []
         if not feats:
             res = GeocodeResult("not_found")
@@ -256,7 +260,7 @@ class BanClient:
                                  settings=self.settings)
             text = _decode(resp)
         except DownloadError as exc:
-            raise GeocodingError(f"the address service {self.base}/search/csv failed: {exc}") from exc
+            raise GeocodingError(f"the address service {self.base}/search/csv failed: {exc}", fr=_DOWN_FR) from exc
         out: dict[str, GeocodeResult] = {}
         if text and not text.endswith("\n"):
             # an answer cut short: its last line may be incomplete, so it is re-sent

@@ -73,12 +73,16 @@ def get(live, path, **params):
     return httpx.get(live.url + path, params=params, timeout=30)
 
 
-def assert_error(resp, status, *words):
+def assert_error(resp, status, *words, fr=None):
+    """An error of the API, naming ``words``; ``fr``: its French words (``error_fr``) hold this."""
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert body["status"] == status and isinstance(body["error"], str)
     for w in words:
         assert w in body["error"], (w, body["error"])
+    if fr is not None:
+        assert fr in body["error_fr"], (fr, body.get("error_fr"))
+    return body
 
 
 def test_health_docs_and_openapi(live):
@@ -126,7 +130,8 @@ def test_api_answers_equal_the_cli(live):
     assert get(live, "/api/check", q="Point (2.26006 50.75359)").json() == typed  # as QGIS copies a point
     polygon = httpx.get(live.url + "/api/check", timeout=30,
                         params={"q": "POLYGON((2.26 50.75, 2.261 50.75, 2.261 50.751, 2.26 50.75))"})
-    assert polygon.status_code == 400 and "/api/site" in polygon.json()["error"]
+    assert_error(polygon, 400, "/api/site", fr="est un site, pas un lieu")
+    assert_error(get(live, "/api/check", q="1,2,3"), 400, "not a pair", fr="« 1,2,3 » n'est pas une paire de nombres")
     l93 = get(live, "/api/check", x=650100, y=7072300, crs="EPSG:2154").json()
     assert l93 == json.loads(run_cli("check", "650100,7072300", "--crs", "EPSG:2154", "--json").stdout)
     assert (l93["read_as"], l93["read_as_fr"], l93["read_as_code"]) == ("x/y in EPSG:2154", "x/y en EPSG:2154",
@@ -245,17 +250,30 @@ def test_bad_bodies_and_uploads(live, tmp_path):
     assert_error(post("/api/check", content=b"not json"), 400, "JSON")
     assert_error(post("/api/check", json={"points": [{"lon": "x"}]}), 400, "point 0")
     assert_error(post("/api/check", json={"points": [[500, 500]]}), 400, "not degrees")
-    assert_error(post("/api/site", json={"type": "Point", "coordinates": [2.26, 50.75]}), 400, "polygon")
+    assert_error(post("/api/site", json={"type": "Point", "coordinates": [2.26, 50.75]}), 400, "polygon",
+                 fr="un site est un polygone, pas un objet Point")
     assert_error(post("/api/site", json={"type": "Polygon"}), 400, "GeoJSON")
     assert_error(post("/api/site", json={"type": "FeatureCollection", "features": []}), 400, "one site")
-    assert_error(post("/api/check-file", files={"file": ("x.exe", b"MZ")}), 400, "x.exe")
-    assert_error(post("/api/check-file", files={"file": ("x.csv", b"a;b\n1;2\n")}), 400, "cannot tell")
+    assert_error(post("/api/check-file", files={"file": ("x.exe", b"MZ")}), 400, "x.exe",
+                 fr="impossible de lire un fichier nommé « x.exe »")
+    assert_error(post("/api/check-file", files={"file": ("x.csv", b"a;b\n1;2\n")}), 400, "cannot tell",
+                 fr="impossible de savoir où sont les lieux")
     assert_error(post("/api/check-file", files={"file": ("x.csv", b"a;b\n1;2\n")}, data={"lon_col": "lon",
                                                                                      "lat_col": "lat"}), 400, "'lon'")
     assert_error(post("/api/check-file", files={"file": ("../../x.csv", b"lon;lat\n2.26;50.75\n")},
                       data={"lon_col": "lon", "lat_col": "lat", "output_format": "exe"}), 400, "exe")
     big = b"lon;lat\n" + b"2.26006;50.75359\n" * 100_000  # 1.7 MB, over the 1 MB limit of this server
-    assert_error(post("/api/check-file", files={"file": ("big.csv", big)}, data={"lon_col": "lon"}), 413, "limit")
+    assert_error(post("/api/check-file", files={"file": ("big.csv", big)}, data={"lon_col": "lon"}), 413, "limit",
+                 fr="au-delà de la limite de 1 Mo")
+    assert "error_fr" not in post("/api/check", content=b"not json").json()  # not every error has French words
+    # a job that fails in the background keeps the French words of its error
+    job = post("/api/check-file", files={"file": ("x.csv", b"a;b\n1;2\n")}, data={"async": "true"}).json()
+    for _ in range(100):
+        state = get(live, f"/api/jobs/{job['job']}").json()
+        if state["state"] == "failed":
+            break
+        time.sleep(0.1)
+    assert state["state"] == "failed" and state["error_fr"].startswith("impossible de savoir où sont les lieux")
     assert get(live, "/healthz").status_code == 200
     # nothing from a request became a path: no file named after the upload anywhere in the job folders
     assert "x.csv" not in live.logs()
@@ -404,6 +422,15 @@ def test_the_page_in_headless_chromium_with_no_network(live, tmp_path):
         page.fill("#q", "2.26006, 50.75359")
         page.keyboard.press("Enter")
         expect(page.locator("#answer")).not_to_contain_text("Lu comme", timeout=10000)  # as typed: nothing said
+        # a polygon pasted in the search box: a French error that says where sites go
+        page.fill("#q", "POLYGON((2.26 50.75, 2.261 50.75, 2.261 50.751, 2.26 50.75))")
+        page.keyboard.press("Enter")
+        expect(page.locator("#answer")).to_contain_text("Erreur : une géométrie Polygon est un site, pas un lieu",
+                                                        timeout=10000)
+        errors.remove("Failed to load resource: the server responded with a status of 400 (Bad Request)")  # that one
+        page.fill("#q", "2.26006, 50.75359")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#answer[data-status='in_qpv']", timeout=10000)
         # the printable fiche d'éligibilité: one A4 page with the map, the answer, the rule, sources, date
         import pypdfium2 as pdfium
 

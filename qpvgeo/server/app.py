@@ -133,6 +133,12 @@ def error(status: int, message: str, **extra) -> JSONResponse:
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
+def french(fr: str | None) -> dict:
+    """``{"error_fr": fr}`` for an error that has its French words (:class:`QpvgeoError`'s ``fr``),
+    else nothing: the page shows them, other clients may."""
+    return {"error_fr": fr} if fr else {}
+
+
 _STATUS_OF = ((OfflineError, 503), (GeocodingError, 503), (NotFoundError, 404), (InputError, 400),
               (DataError, 400), (QpvgeoError, 400))
 
@@ -157,7 +163,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     @app.exception_handler(QpvgeoError)
     async def _qpvgeo_error(request: Request, exc: QpvgeoError):
-        return error(status_of(exc), str(exc))
+        return error(status_of(exc), str(exc), **french(exc.fr))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -225,8 +231,10 @@ class _Guard:
                 return await reply(error(401, "this server needs an API token: send 'Authorization: Bearer <token>'"))
             length = headers.get(b"content-length", b"")
             if length.isdigit() and int(length) > self.settings.max_upload_mb * 1e6:
-                return await reply(error(413, f"the upload is {int(length) / 1e6:.1f} MB, over the limit of "
-                                              f"{self.settings.max_upload_mb:g} MB; split the file"))
+                mb, limit = int(length) / 1e6, self.settings.max_upload_mb
+                fr = f"le fichier fait {mb:.1f} Mo, au-delà de la limite de {limit:g} Mo ; découpez-le"
+                return await reply(error(413, f"the upload is {mb:.1f} MB, over the limit of {limit:g} MB; "
+                                              "split the file", error_fr=fr.replace(".", ",")))
             try:
                 await asyncio.wait_for(self.app(scope, receive, send_with_headers),
                                        timeout=self.settings.request_timeout_s)

@@ -36,5 +36,6 @@ def docs_page(request: Request) -> HTMLResponse:
         f"<p>{html.escape(spec['info'].get('description', ''))}</p>"
         "<p>The machine-readable description is <a href=\"/openapi.json\">/openapi.json</a>. Errors are JSON "
         "<code>{\"error\": message, \"status\": code}</code>: 4xx for bad input, 413 over the limits, 503 when "
-        "geocoding is impossible (offline).</p>" + "".join(rows) + "</main></body></html>")
+        "geocoding is impossible (offline); the errors a person meets on the page also carry "
+        "<code>error_fr</code>, their French words.</p>" + "".join(rows) + "</main></body></html>")
     return HTMLResponse(page)

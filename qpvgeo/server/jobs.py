@@ -30,6 +30,7 @@ class Job:
     rows_done: int = 0
     summary: dict | None = None
     error: str | None = None
+    error_fr: str | None = None
     error_status: int = 400
     created: float = field(default_factory=time.time)
 
@@ -43,7 +44,9 @@ class Job:
             out["summary"] = self.summary
             out["download"] = f"/api/jobs/{self.id}/result"
         if self.state == "failed":
-            out["error"] = self.error
+            from .app import french
+
+            out.update({"error": self.error, **french(self.error_fr)})
         return out
 
 
@@ -83,7 +86,8 @@ class Jobs:
                 job.summary = work(job)
                 job.state = "done"
             except Exception as exc:  # noqa: BLE001 - reported through the job's status
-                job.error, job.error_status, job.state = str(exc), status_of(exc), "failed"
+                job.error, job.error_fr = str(exc), getattr(exc, "fr", None)
+                job.error_status, job.state = status_of(exc), "failed"
                 if job.error_status >= 500:
                     log.exception("job %s failed", job.id)
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from .. import config
 from ..errors import InputError, NotFoundError
-from .app import error
+from .app import error, french
 from .jobs import INPUT_EXT, OUTPUT_EXT
 
 router = APIRouter()
@@ -146,7 +146,8 @@ async def check_site(request: Request, population: bool = False):
     if body.get("type") == "FeatureCollection":
         feats = body.get("features") or []
         if len(feats) != 1:
-            raise InputError(f"send one site: this FeatureCollection has {len(feats)} features")
+            raise InputError(f"send one site: this FeatureCollection has {len(feats)} features",
+                             fr=f"un seul site à la fois : ce fichier en contient {len(feats)}")
         body = feats[0]
     geom = body.get("geometry") if body.get("type") == "Feature" else body
     try:
@@ -178,7 +179,9 @@ async def check_site_file(request: Request, file: UploadFile = File(...), featur
 def _input_ext(filename: str | None, allowed=INPUT_EXT) -> str:
     ext = Path(filename or "").suffix.lower()
     if ext not in allowed:
-        raise InputError(f"cannot read a file named {filename!r}: send a {', '.join(allowed)} file")
+        raise InputError(f"cannot read a file named {filename!r}: send a {', '.join(allowed)} file",
+                         fr=f"impossible de lire un fichier nommé « {filename} » : envoyez un fichier "
+                            f"{', '.join(allowed)}")
     return ext
 
 
@@ -243,7 +246,7 @@ async def check_file(request: Request, file: UploadFile = File(...), lon_col: st
 
     await anyio.to_thread.run_sync(lambda: d.jobs.run(job, work, background=False))
     if job.state == "failed":
-        return error(job.error_status, job.error)
+        return error(job.error_status, job.error, **french(job.error_fr))
     return FileResponse(job.result, filename=job.download_name,
                         headers={"X-Qpvgeo-Rows": str(job.summary["rows"]), "X-Qpvgeo-Job": job.id})
 

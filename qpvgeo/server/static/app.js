@@ -19,7 +19,7 @@
     let body = null;
     const type = resp.headers.get("Content-Type") || "";
     if (type.includes("json")) body = await resp.json();
-    if (!resp.ok) throw new Error((body && body.error) || ("erreur " + resp.status));
+    if (!resp.ok) throw new Error((body && (body.error_fr || body.error)) || ("erreur " + resp.status));
     return body;
   }
 
@@ -165,7 +165,7 @@
         await new Promise((r) => setTimeout(r, 400));
         job = await api("/api/jobs/" + job.job);
       }
-      if (job.state !== "done") throw new Error(job.error || "échec");
+      if (job.state !== "done") throw new Error(job.error_fr || job.error || "échec");
       const s = job.summary;
       out.replaceChildren(el("p", fr(s.rows, 0) + " lignes vérifiées, chacune avec son statut :"));
       const ul = el("ul");
