@@ -23,7 +23,7 @@ import pandas as pd
 from . import _document as doc
 from . import _io
 from .errors import DataError, InputError, NotFoundError
-from .present import grouped, in_qpv_fr, percent
+from .present import grouped, in_qpv_fr, method_fr, percent
 
 log = logging.getLogger(__name__)
 
@@ -225,16 +225,6 @@ def _bracket(p: dict, pre: str = "") -> str:
     if p.get(f"{pre}estimate") is None:
         return "pas de donnée"
     return (f"{grouped(p[pre + 'estimate'])} (fourchette {grouped(p[pre + 'low'])} – {grouped(p[pre + 'high'])})")
-
-
-def method_fr(method: str | None) -> str:
-    if not method:
-        return ""
-    if method == "area-weighted":
-        return "pondération par la surface (les habitants d'un carreau répartis sur ses 4 ha)"
-    text = method.replace("dasymetric:", "pondération par le bâti :")
-    return text.replace("carreau(x) without weight fell back to area", "carreau(x) sans bâti pondéré(s) par la "
-                        "surface")
 
 
 def document(f: Fiche) -> doc.Document:

@@ -105,13 +105,10 @@ def for_answer(answer: dict, expenses_eur, *, rate: float = FDC_RATE, cap_eur: f
     decided = st in _status.DECIDED
     eligible = answer.get("eligible") if decided else None
     amount = fdc_politique_ville(expenses_eur, rate=rate, cap_eur=cap_eur)
-    if not decided:
-        note = (f"undecided ({st}): the place could not be decided, so the location rules are not applied; "
-                "check the location and ask again")
-    elif not eligible:
-        note = f"{st}: the place is decided and is neither in a QPV nor in the band"
-    else:
-        note = None
+    from .present import note as words
+
+    note = words("funding_undecided", status=st) if not decided else (
+        words("funding_not_eligible", status=st) if not eligible else None)
     return {
         "expenses_eur": float(_money(expenses_eur, "expenses")),
         "decided": decided,

@@ -82,6 +82,17 @@ def percent(share, *, digits: int = 1) -> str:
     return text + " %" if text else ""
 
 
+def method_fr(method: str | None) -> str:
+    """The method of a population estimate (:mod:`qpvgeo.inhabitants`) in French."""
+    if not method:
+        return ""
+    if method == "area-weighted":
+        return "pondération par la surface (les habitants d'un carreau répartis sur ses 4 ha)"
+    text = method.replace("dasymetric:", "pondération par le bâti :")
+    return text.replace("carreau(x) without weight fell back to area", "carreau(x) sans bâti pondéré(s) par la "
+                        "surface")
+
+
 def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 300, cells: bool = False):
     """A copy of a result frame for people: with ``lang="fr"`` French column names, status words
     and ``oui``/``non``; with ``excel`` or French, decimal commas in the result's numbers (not
@@ -142,6 +153,13 @@ NOTES = {
     "would_be": ("approximate point would be {status} {code} at {distance} m",
                  "le point approché serait {status} {code} à {distance} m"),
     "would_be_alone": ("approximate point would be {status}", "le point approché serait {status}"),
+    # why a funding answer (qpvgeo.funding.for_answer) gives no amount
+    "funding_undecided": ("undecided ({status}): the place could not be decided, so the location rules are not "
+                          "applied; check the location and ask again",
+                          "non décidé ({status}) : le lieu n'a pas pu être décidé, les règles de lieu ne "
+                          "s'appliquent donc pas ; vérifiez le lieu et redemandez"),
+    "funding_not_eligible": ("{status}: the place is decided and is neither in a QPV nor in the band",
+                             "{status} : le lieu est décidé, et n'est ni dans un QPV ni dans la bande"),
 }
 
 READINGS = {

@@ -4,6 +4,7 @@ them (French Excel), and the Python API for notebooks."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
@@ -18,6 +19,8 @@ import qpvgeo
 from qpvgeo.batch import check_file
 from qpvgeo.eligibility import Checker
 from qpvgeo.perimeters import load_perimeters
+
+REPO = Path(__file__).resolve().parents[1]
 
 ROWS = [("Maison de quartier", 2.26006, 50.75359, "in_qpv"), ("Gymnase", 2.2601, 50.7565, "in_band"),
         ("Mairie annexe", 2.05, 50.60, "outside"), ("Sans lieu", None, None, "no_coordinates")]
@@ -168,6 +171,22 @@ def test_french_outputs_say_everything_in_french(tmp_path):
     # machine formats keep English notes, whatever the language
     assert run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.gpkg").exit_code == 0
     assert list(gpd.read_file(tmp_path / "o.gpkg")["qpv_note"].fillna("")) == list(en["qpv_note"])
+
+
+def test_a_site_and_its_funding_in_french():
+    site = str(REPO / "data" / "examples" / "site-capso.geojson")
+    res = run("--lang", "fr", "check", "--site", site, "--population", "--expenses", "129935")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == "site de 14 129,7 m² : statut dans un QPV  [in_qpv]"
+    assert lines[1] == "  dans un QPV : une partie oui, le centre non, en entier non ; 3 879 m² dedans"
+    assert lines[4].startswith("  habitants du site : 28 [0 – 162], pondération par la surface")
+    assert lines[5] == ("  FDC « Politique de la Ville » : 51 974 € ; FDC classique +5 % : oui ; "
+                        "seuil ANCT (2 500 €) : atteint")
+    res = run("--lang", "fr", "check", "3.06,50.63", "--expenses", "1000")  # no data: no amount, and why
+    assert "financement : non décidé (non couvert" in res.output and "0 €" not in res.output
+    res = run("--lang", "fr", "check", "2.05,50.60", "--expenses", "1000")
+    assert "(hors zone : le lieu est décidé, et n'est ni dans un QPV ni dans la bande)" in res.output
 
 
 def test_a_typo_in_a_few_rows_does_not_make_a_file_projected(tmp_path):

@@ -132,8 +132,15 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
             p = ans["population"]
             from ..present import grouped as num
 
-            click.echo("  people on the site: " + ("n/a (no carreau reaches it)" if p["estimate"] is None else
-                       f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], {p['method']}"))
+            if _lang() == "fr":
+                from ..present import method_fr
+
+                click.echo("  habitants du site : " + ("n/c (aucun carreau ne l'atteint)" if p["estimate"] is None
+                           else f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], "
+                                f"{method_fr(p['method'])}"))
+            else:
+                click.echo("  people on the site: " + ("n/a (no carreau reaches it)" if p["estimate"] is None else
+                           f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], {p['method']}"))
     else:
         _print_answer(ans)
     _print_funding(ans)
@@ -142,6 +149,9 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
 def _print_funding(ans: dict) -> None:
     f = ans.get("funding")
     if not f:
+        return
+    if _lang() == "fr":
+        _print_funding_fr(ans, f)
         return
     if not f["decided"]:
         click.echo(f"  funding: {f['note']}")
@@ -153,11 +163,30 @@ def _print_funding(ans: dict) -> None:
                f"{'met' if f['anct_receivable'] else 'not met'}")
 
 
-def _yes(v) -> str:
+def _print_funding_fr(ans: dict, f: dict) -> None:
+    from ..present import euros, note, status_fr
+
+    band = ans["rule"]["band_m"]
+    if not f["decided"]:
+        click.echo(f"  financement : {note('funding_undecided', 'fr', status=status_fr(ans['status'], band))}")
+        return
+    click.echo(f"  FDC « Politique de la Ville » : {euros(f['fdc_politique_ville_eur'])} ; FDC classique +5 % : "
+               f"{'oui' if f['fdc_majoration_5pct'] else 'non'} ; seuil ANCT (2 500 €) : "
+               f"{'atteint' if f['anct_receivable'] else 'non atteint'}")
+    if f["note"]:
+        click.echo(f"  ({note('funding_not_eligible', 'fr', status=status_fr(ans['status'], band))})")
+
+
+def _yes(v, lang: str = "en") -> str:
+    if lang == "fr":
+        return "n/c" if v is None else ("oui" if v else "non")
     return "n/a" if v is None else ("yes" if v else "no")
 
 
 def _print_site(ans: dict) -> None:
+    if _lang() == "fr":
+        _print_site_fr(ans)
+        return
     click.echo(f"site of {ans['area_m2']:g} m²: status {LABELS_EN.get(ans['status'], ans['status'])}  "
                f"[{ans['status']}]")
     for key, label in (("in_qpv", "in a QPV"), ("in_eligible_zone", "in the eligible zone (QPV + band)")):
@@ -169,6 +198,25 @@ def _print_site(ans: dict) -> None:
         click.echo(f"  nearest quartier: {ans['code_qp']} « {ans['nom_qp']} », {ans['distance_m']:g} m")
     else:
         click.echo("  nearest quartier: unknown (no perimeters loaded here)")
+
+
+def _print_site_fr(ans: dict) -> None:
+    from ..present import grouped, status_fr
+
+    def m2(v):
+        return "n/c" if v is None else f"{grouped(v, digits=1 if v % 1 else 0)} m²"
+
+    click.echo(f"site de {m2(ans['area_m2'])} : statut {status_fr(ans['status'], ans['rule']['band_m'])}  "
+               f"[{ans['status']}]")
+    for key, label in (("in_qpv", "dans un QPV"), ("in_eligible_zone", "en zone éligible (QPV + bande)")):
+        a = ans[key]
+        click.echo(f"  {label} : une partie {_yes(a['any_part'], 'fr')}, le centre {_yes(a['centroid'], 'fr')}, "
+                   f"en entier {_yes(a['whole'], 'fr')} ; {m2(a['area_m2'])} dedans")
+    if ans.get("code_qp"):
+        click.echo(f"  quartier le plus proche : {ans['code_qp']} « {ans['nom_qp']} », "
+                   f"{grouped(ans['distance_m'], digits=2 if ans['distance_m'] % 1 else 0)} m")
+    else:
+        click.echo("  quartier le plus proche : inconnu (pas de périmètres chargés ici)")
 
 
 @main.command("check-file")
