@@ -128,95 +128,90 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
         return
     if site:
         _print_site(ans)
-        if ans.get("population"):
-            p = ans["population"]
-            from ..present import grouped as num
-
-            if _lang() == "fr":
-                from ..present import method_fr
-
-                click.echo("  habitants du site : " + ("n/c (aucun carreau ne l'atteint)" if p["estimate"] is None
-                           else f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], "
-                                f"{method_fr(p['method'])}"))
-            else:
-                click.echo("  people on the site: " + ("n/a (no carreau reaches it)" if p["estimate"] is None else
-                           f"{num(p['estimate'])} [{num(p['low'])} – {num(p['high'])}], {p['method']}"))
     else:
         _print_answer(ans)
     _print_funding(ans)
 
 
+# the terminal's words for a site and its funding, by language (the statuses: qpvgeo.status)
+_WORDS = {
+    "en": {"sep": "; ", "colon": ":", "yes": "yes", "no": "no", "na": "n/a", "site": "site of",
+           "status": "status", "in_qpv": "in a QPV", "in_eligible_zone": "in the eligible zone (QPV + band)",
+           "parts": ("any part", "centroid", "whole"), "inside": "inside", "nearest": "nearest quartier",
+           "unknown": "unknown (no perimeters loaded here)", "people": "people on the site",
+           "no_people": "n/a (no carreau reaches it)", "funding": "funding", "fdc": "FDC « Politique de la Ville »",
+           "plus5": "classic FDC +5 %", "anct": "ANCT floor (2 500 €)", "met": ("met", "not met")},
+    "fr": {"sep": " ; ", "colon": " :", "yes": "oui", "no": "non", "na": "n/c", "site": "site de",
+           "status": "statut", "in_qpv": "dans un QPV", "in_eligible_zone": "en zone éligible (QPV + bande)",
+           "parts": ("une partie", "le centre", "en entier"), "inside": "dedans", "nearest": "quartier le plus proche",
+           "unknown": "inconnu (pas de périmètres chargés ici)", "people": "habitants du site",
+           "no_people": "n/c (aucun carreau ne l'atteint)", "funding": "financement",
+           "fdc": "FDC « Politique de la Ville »", "plus5": "FDC classique +5 %", "anct": "seuil ANCT (2 500 €)",
+           "met": ("atteint", "non atteint")},
+}
+
+
+def _num(value, lang: str) -> str:
+    """A measure in the terminal: ``14129.7`` in English, ``14 129,7`` in French."""
+    from ..present import grouped
+
+    return f"{value:g}" if lang == "en" else grouped(value, digits=len(f"{value:g}".partition(".")[2]))
+
+
+def _yes(v, w: dict) -> str:
+    return w["na"] if v is None else (w["yes"] if v else w["no"])
+
+
+def _status_words(ans: dict, lang: str) -> str:
+    from ..present import status_fr
+
+    return status_fr(ans["status"], ans["rule"]["band_m"]) if lang == "fr" else LABELS_EN.get(ans["status"],
+                                                                                           ans["status"])
+
+
 def _print_funding(ans: dict) -> None:
+    from ..present import euros, note
+
     f = ans.get("funding")
     if not f:
         return
-    if _lang() == "fr":
-        _print_funding_fr(ans, f)
-        return
+    lang = _lang()
+    w = _WORDS[lang]
+    status = _status_words(ans, lang) if lang == "fr" else ans["status"]
     if not f["decided"]:
-        click.echo(f"  funding: {f['note']}")
+        click.echo(f"  {w['funding']}{w['colon']} {note('funding_undecided', lang, status=status)}")
         return
-    from ..present import euros
-
-    click.echo(f"  FDC « Politique de la Ville »: {euros(f['fdc_politique_ville_eur'])}; classic FDC +5 %: "
-               f"{'yes' if f['fdc_majoration_5pct'] else 'no'}; ANCT floor (2 500 €): "
-               f"{'met' if f['anct_receivable'] else 'not met'}")
-
-
-def _print_funding_fr(ans: dict, f: dict) -> None:
-    from ..present import euros, note, status_fr
-
-    band = ans["rule"]["band_m"]
-    if not f["decided"]:
-        click.echo(f"  financement : {note('funding_undecided', 'fr', status=status_fr(ans['status'], band))}")
-        return
-    click.echo(f"  FDC « Politique de la Ville » : {euros(f['fdc_politique_ville_eur'])} ; FDC classique +5 % : "
-               f"{'oui' if f['fdc_majoration_5pct'] else 'non'} ; seuil ANCT (2 500 €) : "
-               f"{'atteint' if f['anct_receivable'] else 'non atteint'}")
-    if f["note"]:
-        click.echo(f"  ({note('funding_not_eligible', 'fr', status=status_fr(ans['status'], band))})")
-
-
-def _yes(v, lang: str = "en") -> str:
-    if lang == "fr":
-        return "n/c" if v is None else ("oui" if v else "non")
-    return "n/a" if v is None else ("yes" if v else "no")
+    click.echo(f"  {w['fdc']}{w['colon']} {euros(f['fdc_politique_ville_eur'])}{w['sep']}{w['plus5']}{w['colon']} "
+               f"{_yes(f['fdc_majoration_5pct'], w)}{w['sep']}{w['anct']}{w['colon']} "
+               f"{w['met'][0] if f['anct_receivable'] else w['met'][1]}")
+    if f["note"] and lang == "fr":
+        click.echo(f"  ({note('funding_not_eligible', lang, status=status)})")
 
 
 def _print_site(ans: dict) -> None:
-    if _lang() == "fr":
-        _print_site_fr(ans)
-        return
-    click.echo(f"site of {ans['area_m2']:g} m²: status {LABELS_EN.get(ans['status'], ans['status'])}  "
-               f"[{ans['status']}]")
-    for key, label in (("in_qpv", "in a QPV"), ("in_eligible_zone", "in the eligible zone (QPV + band)")):
-        a = ans[key]
-        inside = "n/a" if a["area_m2"] is None else f"{a['area_m2']:g} m²"
-        click.echo(f"  {label}: any part {_yes(a['any_part'])}, centroid {_yes(a['centroid'])}, "
-                   f"whole {_yes(a['whole'])}; {inside} inside")
-    if ans.get("code_qp"):
-        click.echo(f"  nearest quartier: {ans['code_qp']} « {ans['nom_qp']} », {ans['distance_m']:g} m")
-    else:
-        click.echo("  nearest quartier: unknown (no perimeters loaded here)")
-
-
-def _print_site_fr(ans: dict) -> None:
-    from ..present import grouped, status_fr
+    lang = _lang()
+    w = _WORDS[lang]
+    c = w["colon"]
 
     def m2(v):
-        return "n/c" if v is None else f"{grouped(v, digits=1 if v % 1 else 0)} m²"
+        return w["na"] if v is None else f"{_num(v, lang)} m²"
 
-    click.echo(f"site de {m2(ans['area_m2'])} : statut {status_fr(ans['status'], ans['rule']['band_m'])}  "
-               f"[{ans['status']}]")
-    for key, label in (("in_qpv", "dans un QPV"), ("in_eligible_zone", "en zone éligible (QPV + bande)")):
+    click.echo(f"{w['site']} {m2(ans['area_m2'])}{c} {w['status']} {_status_words(ans, lang)}  [{ans['status']}]")
+    for key in ("in_qpv", "in_eligible_zone"):
         a = ans[key]
-        click.echo(f"  {label} : une partie {_yes(a['any_part'], 'fr')}, le centre {_yes(a['centroid'], 'fr')}, "
-                   f"en entier {_yes(a['whole'], 'fr')} ; {m2(a['area_m2'])} dedans")
+        parts = ", ".join(f"{label} {_yes(a[k], w)}" for label, k in zip(w["parts"], ("any_part", "centroid", "whole")))
+        click.echo(f"  {w[key]}{c} {parts}{w['sep']}{m2(a['area_m2'])} {w['inside']}")
     if ans.get("code_qp"):
-        click.echo(f"  quartier le plus proche : {ans['code_qp']} « {ans['nom_qp']} », "
-                   f"{grouped(ans['distance_m'], digits=2 if ans['distance_m'] % 1 else 0)} m")
+        click.echo(f"  {w['nearest']}{c} {ans['code_qp']} « {ans['nom_qp']} », {_num(ans['distance_m'], lang)} m")
     else:
-        click.echo("  quartier le plus proche : inconnu (pas de périmètres chargés ici)")
+        click.echo(f"  {w['nearest']}{c} {w['unknown']}")
+    p = ans.get("population")
+    if p:
+        from ..present import grouped, method_fr
+
+        method = method_fr(p["method"]) if lang == "fr" else p["method"]
+        click.echo(f"  {w['people']}{c} " + (w["no_people"] if p["estimate"] is None else
+                   f"{grouped(p['estimate'])} [{grouped(p['low'])} – {grouped(p['high'])}], {method}"))
 
 
 @main.command("check-file")
