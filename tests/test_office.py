@@ -189,6 +189,34 @@ def test_a_site_and_its_funding_in_french():
     assert "(hors zone : le lieu est décidé, et n'est ni dans un QPV ni dans la bande)" in res.output
 
 
+def test_population_and_fragility_in_french_in_the_terminal():
+    res = run("--lang", "fr", "population", "--epci", "200069037", "--official",
+              str(REPO / "data" / "examples" / "population-capso.csv"))
+    assert res.exit_code == 0, res.output
+    head, first = res.output.splitlines()[:2]
+    assert head.split() == ["code", "quartier", "habitants", "[fourchette]", "ménages", "[fourchette]", "couverture",
+                            "officiel", "écart"]
+    assert first.startswith("QN06236M") and first.split()[-4:] == ["3", "500", "-1", "482"] and "couvert" in first
+    assert "méthode : pondération par la surface" in res.output
+    res = run("--lang", "fr", "fragility", "--epci", "200069037")
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "taux de référence : 17,24 % (calculé : Σ ménages pauvres / Σ ménages)" in out
+    assert "couverture : 3 565 carreaux, 43 914 ménages, 102 130 individus = 97,9 % des 104 320 habitants" in out
+    assert "repérés : 37 carreaux (0 imputés), 22 zones candidates" in out
+    assert "Taux de pauvreté des ménages" in out and "39,0 %" in out
+    # a warning is one line, without qpvgeo's file and code (a real process: here warnings are errors)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "qpvgeo", "--lang", "fr", "fragility", "--all-epci"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("WARNING py.warnings: partial coverage") and done.stderr.count("\n") == 1, (
+        done.stderr)
+    assert "[PARTIEL : des EPCI en partie couverts seulement]" in done.stdout
+
+
 def test_a_typo_in_a_few_rows_does_not_make_a_file_projected(tmp_path):
     src = tmp_path / "typo.csv"
     src.write_text("lon;lat\n" + "2.26006;50.75359\n" * 30 + "226006;50.75359\n", encoding="utf-8")

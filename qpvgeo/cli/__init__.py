@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import sys
+import warnings
 
 import click
 
@@ -92,7 +93,14 @@ def main(verbose: int, quiet: bool, offline: bool | None, cache_dir: str | None,
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     logging.captureWarnings(True)
+    warnings.formatwarning = _warning_text
     config.set_settings(config.from_env(offline=offline, cache_dir=cache_dir, lang=lang, threads=threads))
+
+
+def _warning_text(message, category, filename, lineno, line=None) -> str:
+    """A warning as its message alone (logged as ``WARNING py.warnings: …``, one line), without the
+    file and the line of code Python adds: people read what happened, not where in qpvgeo."""
+    return str(message)
 
 
 def echo_json(obj) -> None:

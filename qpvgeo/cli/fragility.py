@@ -80,12 +80,58 @@ def fragility_cmd(epci, all_epci, outdir, gpkg, frule, reference_rate, known_pop
     if as_json:
         echo_json({**s, "files": files})
         return
-    if all_epci:
+    if _french():
+        _print_all_fr(s) if all_epci else _print_one_fr(res)
+    elif all_epci:
         _print_all(s)
     else:
         _print_one(s)
     for path in files.values():
         click.echo(f"wrote {path}")
+
+
+def _french() -> bool:
+    from .. import config
+
+    return config.get_settings().lang == "fr"
+
+
+def _print_all_fr(s: dict) -> None:
+    import pandas as pd
+
+    from ..present import grouped, percent
+
+    partial = "  [PARTIEL : des EPCI en partie couverts seulement]" if s["partial"] else ""
+    click.echo(f"{len(s['epci'])} EPCI, {grouped(s['carreaux'])} carreaux ({grouped(s['carreaux_without_epci'])} "
+               f"dans aucun EPCI connu){partial}")
+    click.echo(f"repérés : {grouped(s['flagged_carreaux'])} carreaux ({grouped(s['flagged_imputed'])} imputés), "
+               f"{grouped(s['zones_count'])} zones candidates")
+    if s["epci"]:
+        top = pd.DataFrame(s["epci"]).sort_values("flagged_carreaux", ascending=False).head(20)
+        click.echo(pd.DataFrame({
+            "EPCI": top["epci"], "taux de référence": top["reference_rate"].map(percent),
+            "carreaux": top["carreaux"].map(grouped), "carreaux repérés": top["flagged_carreaux"].map(grouped),
+            "zones": top["zones"].map(grouped), "partiel": top["partial"].map(lambda v: "oui" if v else "non"),
+        }).to_string(index=False))
+
+
+def _print_one_fr(res) -> None:
+    from ..present import grouped, percent
+    from ..rapport import zones_for_people
+
+    s = res.summary
+    e = s["epci"][0]
+    click.echo(f"{e['nom_epci']} ({e['epci']}), Filosofi {s['vintage']}")
+    how = "donné" if e["reference_method"] == "given" else "calculé : Σ ménages pauvres / Σ ménages"
+    click.echo(f"taux de référence : {percent(e['reference_rate'], digits=2)} ({how})")
+    pop = (f" = {percent(e['individuals_share_of_population'])} des {grouped(e['population'])} habitants"
+           if e.get("individuals_share_of_population") else "")
+    click.echo(f"couverture : {grouped(e['carreaux'])} carreaux, {grouped(e['households'])} ménages, "
+               f"{grouped(e['individuals'])} individus{pop}" + ("  [PARTIEL]" if e["partial"] else ""))
+    click.echo(f"repérés : {grouped(s['flagged_carreaux'])} carreaux ({grouped(s['flagged_imputed'])} imputés), "
+               f"{len(s['zones'])} zones candidates")
+    if s["zones"]:
+        click.echo(zones_for_people(res).to_string(index=False, max_colwidth=30))
 
 
 def _print_all(s: dict) -> None:
@@ -151,29 +197,47 @@ def population_cmd(departement, epci, commune, codes, people, as_json, grid, per
     if as_json:
         echo_json(table.astype(object).where(table.notna(), None).to_dict("records"))
         return
-    _print_population(table)
+    fr = _french()
+    _print_population(table, fr)
     if uncovered:
-        click.echo(f"\nnot covered by the loaded grid (no data, not zero): {', '.join(uncovered)}")
-    click.echo(f"\nmethod: {table['method'].iloc[0]}; bracket: carreaux whose centre is inside … every carreau "
-               f"that overlaps\nsource: {table['source'].iloc[0]}")
+        click.echo(f"\nnon couverts par la grille chargée (pas de données, pas zéro) : {', '.join(uncovered)}" if fr
+                   else f"\nnot covered by the loaded grid (no data, not zero): {', '.join(uncovered)}")
+    if fr:
+        from ..present import method_fr
+
+        click.echo(f"\nméthode : {method_fr(table['method'].iloc[0])} ; fourchette : carreaux dont le centre est dans "
+                   f"le quartier … tous les carreaux qui le touchent\nsource : {table['source'].iloc[0]}")
+    else:
+        click.echo(f"\nmethod: {table['method'].iloc[0]}; bracket: carreaux whose centre is inside … every carreau "
+                   f"that overlaps\nsource: {table['source'].iloc[0]}")
 
 
-def _print_population(table) -> None:
+_POPULATION_HEADERS = {  # the columns of the terminal's population table, by language
+    False: ("code_qp", "nom_qp", "people [bracket]", "households [bracket]", "coverage", "official", "gap", "n/a"),
+    True: ("code", "quartier", "habitants [fourchette]", "ménages [fourchette]", "couverture", "officiel", "écart",
+           "n/c"),
+}
+_COVERAGE_FR = {"covered": "couvert", "partial": "partiel", "not_covered": "non couvert (pas de données)"}
+
+
+def _print_population(table, fr: bool = False) -> None:
     import pandas as pd
 
     from ..present import grouped
 
+    code, name, people, households, coverage, official, gap, na = _POPULATION_HEADERS[fr]
+
     def bracket(r, pre=""):
         if pd.isna(r[f"{pre}estimate"]):
-            return "n/a"
+            return na
         return f"{grouped(r[pre + 'estimate'])} [{grouped(r[pre + 'low'])} – {grouped(r[pre + 'high'])}]"
 
     rows = []
     for _, r in table.iterrows():
-        row = {"code_qp": r["code_qp"], "nom_qp": r["nom_qp"], "people [bracket]": bracket(r),
-               "households [bracket]": bracket(r, "households_"), "coverage": r["coverage"]}
+        row = {code: r["code_qp"], name: r["nom_qp"], people: bracket(r), households: bracket(r, "households_"),
+               coverage: _COVERAGE_FR.get(r["coverage"], r["coverage"]) if fr else r["coverage"]}
         if "official" in table.columns:
-            row["official"] = grouped(r["official"]) or "n/a"
-            row["gap"] = grouped(r["gap"], sign=True) or "n/a"
+            row[official] = grouped(r["official"]) or na
+            row[gap] = grouped(r["gap"], sign=True) or na
         rows.append(row)
     click.echo(pd.DataFrame(rows).to_string(index=False))
