@@ -128,6 +128,15 @@ CHANGES_FR = {"unchanged": "inchangé", "modified": "modifié", "split": "scind�
               "regrouped": "regroupé", "entered": "entré", "left": "sorti"}
 
 
+def comparison_in(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The comparison table in ``lang``: French column names and change words with ``"fr"``."""
+    if lang != "fr":
+        return table
+    table = table.copy()
+    table["change"] = table["change"].map(CHANGES_FR)
+    return table.rename(columns=COMPARE_COLUMNS_FR)
+
+
 def write_comparison(res, outdir, *, old, new, lang: str = "en", xlsx: bool = False, overwrite: bool = False) -> dict:
     """Write ``comparaison.csv`` (or ``.xlsx``; French with ``lang="fr"``), ``comparaison.gpkg``
     (layers ``ajouts`` and ``retraits``, the parts added and removed) and ``comparaison.html``."""
@@ -140,10 +149,7 @@ def write_comparison(res, outdir, *, old, new, lang: str = "en", xlsx: bool = Fa
              "html": out / "comparaison.html"}
     for p in paths.values():
         _io.check_target(p, overwrite=overwrite)
-    table = res.table.copy()
-    if lang == "fr":
-        table["change"] = table["change"].map(CHANGES_FR)
-        table = table.rename(columns=COMPARE_COLUMNS_FR)
+    table = comparison_in(res.table, lang)
     with _io.atomic_path(paths["table"], overwrite=overwrite) as tmp:
         if xlsx:
             table.to_excel(tmp, index=False, sheet_name="comparaison")

@@ -205,6 +205,11 @@ def test_population_and_fragility_in_french_in_the_terminal():
     assert "couverture : 3 565 carreaux, 43 914 ménages, 102 130 individus = 97,9 % des 104 320 habitants" in out
     assert "repérés : 37 carreaux (0 imputés), 22 zones candidates" in out
     assert "Taux de pauvreté des ménages" in out and "39,0 %" in out
+    res = run("--lang", "fr", "compare", "embedded", "embedded")
+    assert res.exit_code == 0, res.output
+    head, first = res.output.splitlines()[:2]
+    assert head.split()[:3] == ["ancien_code", "nouveau_code", "changement"]
+    assert first.split()[2:5] == ["inchangé", "45,82", "45,82"]
     # a warning is one line, without qpvgeo's file and code (a real process: here warnings are errors)
     import subprocess
     import sys

@@ -49,6 +49,17 @@ def compare_cmd(old, new, old_vintage, new_vintage, outdir, as_xlsx, min_overlap
         return
     shown = res.table[["old_code", "new_code", "change", "old_ha", "new_ha", "added_ha", "removed_ha",
                        "added_people", "removed_people"]]
-    click.echo(shown.astype(object).where(shown.notna(), "n/a").to_string(index=False))
+    if s.lang == "fr":  # French words and numbers, "n/c" where no carreau reaches
+        from ..outputs import comparison_in
+        from ..present import grouped
+
+        shown = shown.astype(object).copy()
+        for c in ("old_ha", "new_ha", "added_ha", "removed_ha"):
+            shown[c] = shown[c].map(lambda v: grouped(v, digits=2) or "n/c")
+        for c in ("added_people", "removed_people"):
+            shown[c] = shown[c].map(lambda v: grouped(v) or "n/c")
+        click.echo(comparison_in(shown, "fr").to_string(index=False))
+    else:
+        click.echo(shown.astype(object).where(shown.notna(), "n/a").to_string(index=False))
     for p in files.values():
         click.echo(f"wrote {p}")
