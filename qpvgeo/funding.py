@@ -170,13 +170,20 @@ def fonds_cohesion_sociale(commune_share_eur, *, cap_eur: float = FCS_CAP_EUR, b
     if beneficiary not in ("conseil_citoyen", "association"):
         raise InputError(f"beneficiary must be conseil_citoyen or association, got {beneficiary!r}")
     if status is not None and status not in _status.DECIDED:
-        return {"eligible": None, "amount_eur": None, "reason": f"undecided place ({status})"}
+        return _why({"eligible": None, "amount_eur": None}, "fcs_undecided", status=status)
     if status is not None and status not in ("in_qpv", "in_qic", "in_band"):
-        return {"eligible": False, "amount_eur": 0, "reason": f"{status}: not in a QPV or a QIC"}
+        return _why({"eligible": False, "amount_eur": 0}, "fcs_not_eligible", status=status)
     cap = _money(cap_eur, "cap")
     amount = min(share, cap)
-    return {"eligible": True, "amount_eur": _euros(amount),
-            "reason": "capped at 2 000 €" if share > cap else "equal to the commune's share"}
+    return _why({"eligible": True, "amount_eur": _euros(amount)}, "fcs_capped" if share > cap else "fcs_equal")
+
+
+def _why(answer: dict, key: str, **fields) -> dict:
+    """``answer`` with its ``reason`` (English) and ``reason_key`` and ``reason_fields``, from which
+    :func:`qpvgeo.present.reason` says it in French (:data:`qpvgeo.present.NOTES`)."""
+    from .present import reason
+
+    return {**answer, "reason": reason(key, **fields), "reason_key": key, "reason_fields": fields}
 
 
 def anct_degressive_cap(first_year_eur, year: int) -> int:
@@ -202,18 +209,21 @@ def region_subsidy(asked_eur, kind: str) -> dict:
     >>> region_subsidy(30_000, "operating")["within_limits"], region_subsidy(4_999, "investment")["within_limits"]
     (True, False)
     """
+    from .present import note
+
     a = _money(asked_eur, "amount asked")
     if kind == "operating":
-        ok, limits = a <= REGION_OPERATING_MAX_EUR, f"at most {REGION_OPERATING_MAX_EUR:,} €".replace(",", " ")
+        ok = a <= REGION_OPERATING_MAX_EUR
         allowed = min(a, Decimal(REGION_OPERATING_MAX_EUR))
     elif kind == "investment":
         ok = REGION_INVESTMENT_MIN_EUR <= a <= REGION_INVESTMENT_MAX_EUR
-        limits = "between 5 000 € and 100 000 €"
         allowed = min(a, Decimal(REGION_INVESTMENT_MAX_EUR)) if a >= REGION_INVESTMENT_MIN_EUR else Decimal(0)
     else:
         raise InputError(f"kind must be operating or investment, got {kind!r}")
-    return {"within_limits": bool(ok), "allowed_eur": _euros(allowed), "limits": limits,
-            "reason": None if ok else f"{_euros(a)} € asked: the Région gives {limits} ({kind})"}
+    answer = {"within_limits": bool(ok), "allowed_eur": _euros(allowed), "limits": note(f"region_{kind}")}
+    if ok:
+        return {**answer, "reason": None}
+    return _why(answer, "region_over", asked=float(a), limits=f"region_{kind}", kind=kind)
 
 
 def caf_investment_rate(base_rate: float, status: str) -> float | None:

@@ -167,6 +167,40 @@ def write_comparison(res, outdir, *, old, new, lang: str = "en", xlsx: bool = Fa
     return {k: str(v) for k, v in paths.items()}
 
 
+# French names of the columns of a checked programme (qpvgeo.programme): exact names, then the
+# endings of the per-fund columns
+PROGRAMME_COLUMNS_FR = {
+    "fund": "fonds", "fund_name": "nom_du_fonds", "asked_eur": "demande_eur", "allowed_eur": "admis_eur",
+    "undecided_actions": "actions_non_decidees", "line": "ligne", "label": "libelle", "stated_eur": "indique_eur",
+    "computed_eur": "recalcule_eur", "difference_eur": "ecart_eur", "lines": "lignes", "ok": "juste",
+}
+_PROGRAMME_ENDINGS_FR = (("_asked_eur", "_demande_eur"), ("_verdict", "_avis"), ("_max_eur", "_plafond_eur"),
+                         ("_reason", "_motif"), ("_allowed_eur", "_admis_eur"))
+
+
+def programme_column_fr(name: str) -> str:
+    """The French name of a column of a checked programme (the input's own columns are kept)."""
+    from .present import COLUMNS_FR
+    from .programme import FUNDS
+
+    if name in PROGRAMME_COLUMNS_FR or name in COLUMNS_FR:
+        return PROGRAMME_COLUMNS_FR.get(name) or COLUMNS_FR[name]
+    for end, fr in _PROGRAMME_ENDINGS_FR:
+        if name.endswith(end) and name[:-len(end)] in FUNDS:
+            return name[:-len(end)] + fr
+    return name
+
+
+def totals_for_people(totals: list) -> pd.DataFrame:
+    """The totals a programme states, recomputed, with the file's line numbers (1: the header)
+    instead of the table's row positions."""
+    t = pd.DataFrame(totals)
+    if not len(t):
+        return t
+    t = t.assign(line=t["row"] + 2, lines=t["rows"].map(lambda rows: ", ".join(str(r + 2) for r in rows)))
+    return t[["fund", "line", "label", "stated_eur", "computed_eur", "difference_eur", "lines", "ok"]]
+
+
 VERDICTS_FR = {"eligible": "éligible", "over_the_limit": "au-delà du plafond", "not_eligible": "non éligible",
                "undecided": "non décidé", "not_asked": "", "total_row": "ligne de total"}
 
@@ -180,14 +214,21 @@ def write_programme(res, output, *, lang: str = "en", overwrite: bool = False) -
 
     out = Path(output)
     rows = _tables.neutralise_formulas(res.rows)
+    totals = totals_for_people(res.totals)
+    sheets = {"actions": rows, "par_commune": res.by_commune, "par_fonds": res.by_fund, "par_pilier": res.by_pillar,
+              "totaux_verifies": totals}
     if lang == "fr":
         rows = rows.copy()
         rows["qpv_status"] = rows["qpv_status"].map(lambda s: "ligne de total" if s == "total_row" else status_fr(s))
+        if out.suffix.lower() == ".csv":  # a spreadsheet keeps its booleans (VRAI/FAUX in French Excel)
+            rows["qpv_eligible"] = rows["qpv_eligible"].map(lambda v: "" if v is None or v is pd.NA or v != v else
+                                                            ("oui" if v else "non")).astype(object)
         for c in [c for c in rows.columns if c.endswith("_verdict")]:
             rows[c] = rows[c].map(lambda v: VERDICTS_FR.get(v, v))
-    totals = pd.DataFrame(res.totals)
-    sheets = {"actions": rows, "par_commune": res.by_commune, "par_fonds": res.by_fund, "par_pilier": res.by_pillar,
-              "totaux_verifies": totals}
+        if len(totals):
+            totals = totals.assign(ok=totals["ok"].map({True: "oui", False: "non"}))
+        sheets = {name: pd.DataFrame(frame).rename(columns=programme_column_fr) for name, frame in
+                  {**sheets, "actions": rows, "totaux_verifies": totals}.items()}
     page = out.with_suffix(".html")
     _io.write_text(_programme_page(res), page, overwrite=overwrite)
     if out.suffix.lower() == ".xlsx":
@@ -209,6 +250,14 @@ def write_programme(res, output, *, lang: str = "en", overwrite: bool = False) -
     return files
 
 
+_PAGE_LABELS = {  # the printable page's column headings
+    "fund": "Fonds", "fund_name": "Nom du fonds", "actions": "Actions", "asked_eur": "Demandé (€)",
+    "allowed_eur": "Admis (€)", "undecided_actions": "Actions non décidées", "line": "Ligne", "label": "Libellé",
+    "stated_eur": "Indiqué (€)", "computed_eur": "Recalculé (€)", "difference_eur": "Écart (€)", "lines": "Lignes",
+    "ok": "Juste", "commune": "Commune", "pilier": "Pilier",
+}
+
+
 def _programme_page(res) -> str:
     """A printable page (A4) of the rapport's tables, in French: per fund, per commune, per pillar,
     and the table's totals recomputed."""
@@ -227,13 +276,12 @@ def _programme_page(res) -> str:
         for c in f.columns:
             if c.endswith("_eur"):
                 f[c] = f[c].map(euros)
-        f.columns = [c.replace("_asked_eur", " demandé").replace("_eur", "").replace("_", " ") for c in f.columns]
+        f.columns = [_PAGE_LABELS.get(c) or c.replace("_asked_eur", " demandé (€)") for c in f.columns]
         return f"<h2>{html.escape(title)}</h2>" + f.to_html(index=False, escape=True, border=0)
 
-    checks = pd.DataFrame(res.totals)
+    checks = totals_for_people(res.totals)
     if len(checks):
-        checks = checks.assign(verdict=checks["ok"].map({True: "juste", False: "écart"}))[
-            ["fund", "label", "stated_eur", "computed_eur", "difference_eur", "verdict"]]
+        checks = checks.assign(ok=checks["ok"].map({True: "oui", False: "non"}))
     style = ("body{font:11pt sans-serif;margin:12mm}table{border-collapse:collapse;margin:4mm 0}"
              "td,th{border-bottom:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}"
              "@page{size:A4;margin:12mm}")

@@ -160,6 +160,35 @@ NOTES = {
                           "s'appliquent donc pas ; vérifiez le lieu et redemandez"),
     "funding_not_eligible": ("{status}: the place is decided and is neither in a QPV nor in the band",
                              "{status} : le lieu est décidé, et n'est ni dans un QPV ni dans la bande"),
+    # why a fund gives what it gives to an action of a programme (qpvgeo.programme, qpvgeo.funding)
+    "total_row": ("a total of the table: recomputed, not checked as an action",
+                  "un total du tableau : recalculé, pas vérifié comme une action"),
+    "place_undecided": ("the place is undecided ({status}): no verdict",
+                        "le lieu n'est pas décidé ({status}) : pas d'avis"),
+    "fdc_not_eligible": ("{status}: neither in a QPV nor within its 300 m band",
+                         "{status} : ni dans un QPV ni dans sa bande des 300 m"),
+    "fdc_no_expenses": ("no eligible expenses given: the 40 % cannot be computed",
+                        "pas de dépenses éligibles : les 40 % ne peuvent pas être calculés"),
+    "fdc_cap": ("40 % of {expenses} € of expenses, at most 70 000 €",
+                "40 % de {expenses} € de dépenses, au plus 70 000 €"),
+    "fcs_no_share": ("no commune's share given: the fund equals it", "pas de part communale : le fonds lui est égal"),
+    "fcs_undecided": ("undecided place ({status})", "lieu non décidé ({status})"),
+    "fcs_not_eligible": ("{status}: not in a QPV or a QIC", "{status} : ni dans un QPV ni dans un QIC"),
+    "fcs_capped": ("capped at 2 000 €", "plafonné à 2 000 €"),
+    "fcs_equal": ("equal to the commune's share", "égal à la part communale"),
+    "anct_floor": ("expenses below the ANCT floor of 2 500 € (000:126)",
+                   "dépenses sous le seuil ANCT de 2 500 € (000:126)"),
+    "anct_not_qpv": ("{status}: ANCT credits are for the QPV (not the QIC, 000:52)",
+                     "{status} : les crédits ANCT vont aux QPV (pas aux QIC, 000:52)"),
+    "anct_degressive": ("year {year}: at most {share} of the first year's {first} €",
+                        "année {year} : au plus {share} des {first} € de la première année"),
+    "anct_first_year": ("no cap set by the documents for a first year",
+                        "pas de plafond fixé par les documents pour une première année"),
+    "region_operating": ("at most 30 000 €", "au plus 30 000 €"),
+    "region_investment": ("between 5 000 € and 100 000 €", "entre 5 000 € et 100 000 €"),
+    "region_over": ("{asked} € asked: the Région gives {limits} ({kind})",
+                    "{asked} € demandés : la Région donne {limits} ({kind})"),
+    "over_the_limit": ("{asked} € asked, at most {cap} € ({why})", "{asked} € demandés, au plus {cap} € ({why})"),
 }
 
 READINGS = {
@@ -199,6 +228,39 @@ def reading(code: str, lang: str = "en", **fields) -> str:
     "lat, lon (copiés d'une carte web), inversés"
     """
     return _words(READINGS, code, lang, fields)
+
+
+_KINDS_FR = {"operating": "fonctionnement", "investment": "investissement"}
+_AMOUNTS = ("expenses", "asked", "cap", "first")  # fields of NOTES that are euros
+
+
+def reason(key: str, lang: str = "en", **fields) -> str:
+    """A note whose fields are data (:data:`NOTES`), put in ``lang``: a ``status`` code in words
+    (French), euros (``expenses``, ``asked``, ``cap``, ``first``) in its number format, a ``share``
+    as a percentage, ``limits`` (a key of NOTES) in words, a ``kind`` of subsidy in French.
+
+    >>> reason("fdc_cap", "fr", expenses=129935.0), reason("fdc_cap", expenses=129935.0)
+    ('40 % de 129 935 € de dépenses, au plus 70 000 €', '40 % of 129 935 € of expenses, at most 70 000 €')
+    """
+    words = dict(fields)
+    for k, v in fields.items():
+        if k == "status" and lang == "fr":
+            words[k] = status_fr(v)
+        elif k in _AMOUNTS:
+            words[k] = amount(float(v), lang)
+        elif k == "share":
+            words[k] = f"{v:.0%}" if lang == "en" else percent(v, digits=0)
+        elif k == "limits":
+            words[k] = note(v, lang)
+        elif k == "kind" and lang == "fr":
+            words[k] = _KINDS_FR.get(v, v)
+    return note(key, lang, **words)
+
+
+def amount(value, lang: str = "en") -> str:
+    """Whole euros in a sentence, without the € sign, as :func:`euros` writes them in either
+    language: ``129 935``."""
+    return grouped(value)
 
 
 def number(value, lang: str, digits: int | None = None) -> str:

@@ -17,6 +17,7 @@ from . import funding
 from . import status as _status
 from .columns import _find
 from .errors import InputError
+from .present import reason
 
 # fund -> (column names recognised for the amount asked, description)
 FUNDS = {
@@ -58,14 +59,14 @@ def _money(value) -> float | None:
 
 
 def programme(table: pd.DataFrame, checker, *, columns: dict | None = None, locations: dict | None = None,
-              geocoder=None) -> Programme:
+              geocoder=None, lang: str = "en") -> Programme:
     """Check a programming table (one row per action).
 
     ``columns`` names the table's columns (keys of ``FUNDS`` for the amounts asked, and
     ``label``, ``promoter``, ``commune``, ``pillar``, ``expenses``, ``commune_share``,
     ``beneficiary``, ``year``, ``anct_first_year``); those not given are recognised by name.
     ``locations`` are the location options of :func:`qpvgeo.batch.check_table` (recognised when
-    not given).
+    not given). ``lang``: the language of the reasons (``"fr"`` for the rapport's tables).
     """
     from .batch import check_table
     from .columns import find_locations
@@ -98,9 +99,9 @@ def programme(table: pd.DataFrame, checker, *, columns: dict | None = None, loca
             if is_total[i]:
                 verdicts.append("total_row")
                 maxima.append(None)
-                reasons.append("a total of the table: recomputed, not checked as an action")
+                reasons.append(reason("total_row", lang))
                 continue
-            v, m, r = _verdict(fund, table.iloc[i], cols, statuses[i])
+            v, m, r = _verdict(fund, table.iloc[i], cols, statuses[i], lang)
             verdicts.append(v)
             maxima.append(m)
             reasons.append(r)
@@ -144,55 +145,61 @@ def programme(table: pd.DataFrame, checker, *, columns: dict | None = None, loca
     return Programme(out, per("commune"), by_fund, per("pillar"), totals)
 
 
-def _verdict(fund: str, row, cols: dict, status: str):
-    """(verdict, most the fund may give, reason) for one action and one fund."""
+def _verdict(fund: str, row, cols: dict, status: str, lang: str = "en"):
+    """(verdict, most the fund may give, reason in ``lang``) for one action and one fund."""
     asked = _money(row[cols[fund]])
     if asked is None:
         return "not_asked", None, None
+
+    def why(key, **fields):
+        return reason(key, lang, **fields)
+
     decided = status in _status.DECIDED
     expenses = _money(row[cols["expenses"]]) if cols.get("expenses") else None
     if fund == "fdc":
         if not decided:
-            return "undecided", None, f"the place is undecided ({status}): no verdict"
+            return "undecided", None, why("place_undecided", status=status)
         if status not in ("in_qpv", "in_band"):
-            return "not_eligible", 0, f"{status}: neither in a QPV nor within its 300 m band"
+            return "not_eligible", 0, why("fdc_not_eligible", status=status)
         if expenses is None:
-            return "undecided", None, "no eligible expenses given: the 40 % cannot be computed"
+            return "undecided", None, why("fdc_no_expenses")
         cap = funding.fdc_politique_ville(expenses)
-        return _against(asked, cap, f"40 % of {expenses:,.0f} € of expenses, at most 70 000 €")
+        return _against(asked, cap, why("fdc_cap", expenses=expenses), lang)
     if fund == "fcs":
         share = _money(row[cols["commune_share"]]) if cols.get("commune_share") else None
         kind = str(row[cols["beneficiary"]]).strip().lower().replace(" ", "_") if cols.get("beneficiary") else ""
         beneficiary = "conseil_citoyen" if "conseil" in kind else "association"
         if share is None:
-            return "undecided", None, "no commune's share given: the fund equals it"
+            return "undecided", None, why("fcs_no_share")
         r = funding.fonds_cohesion_sociale(share, beneficiary=beneficiary, status=status)
+        said = why(r["reason_key"], **r["reason_fields"])
         if r["eligible"] is None:
-            return "undecided", None, r["reason"]
+            return "undecided", None, said
         if not r["eligible"]:
-            return "not_eligible", 0, r["reason"]
-        return _against(asked, r["amount_eur"], r["reason"])
+            return "not_eligible", 0, said
+        return _against(asked, r["amount_eur"], said, lang)
     if fund == "anct":
         conseil = cols.get("beneficiary") and "conseil" in str(row[cols["beneficiary"]]).lower()
         if expenses is not None and not funding.anct_receivable(expenses, conseil_citoyen=bool(conseil)):
-            return "not_eligible", 0, "expenses below the ANCT floor of 2 500 € (000:126)"
+            return "not_eligible", 0, why("anct_floor")
         if not decided:
-            return "undecided", None, f"the place is undecided ({status}): no verdict"
+            return "undecided", None, why("place_undecided", status=status)
         if status not in ("in_qpv", "in_band"):
-            return "not_eligible", 0, f"{status}: ANCT credits are for the QPV (not the QIC, 000:52)"
+            return "not_eligible", 0, why("anct_not_qpv", status=status)
         year = int(_money(row[cols["year"]]) or 1) if cols.get("year") else 1
         first = _money(row[cols["anct_first_year"]]) if cols.get("anct_first_year") else None
         if year >= 2 and first is not None:
             cap = funding.anct_degressive_cap(first, min(year, 3))
-            return _against(asked, cap, f"year {year}: at most {funding.ANCT_DEGRESSIVITY[min(year, 3)]:.0%} of the "
-                                        f"first year's {first:,.0f} €")
-        return "eligible", None, "no cap set by the documents for a first year"
+            return _against(asked, cap, why("anct_degressive", year=year, share=funding.ANCT_DEGRESSIVITY[min(year, 3)],
+                                            first=first), lang)
+        return "eligible", None, why("anct_first_year")
     kind = "operating" if fund == "region_operating" else "investment"
     r = funding.region_subsidy(asked, kind)
-    return ("eligible" if r["within_limits"] else "over_the_limit"), r["allowed_eur"], r["reason"] or r["limits"]
+    said = why(r["reason_key"], **r["reason_fields"]) if r["reason"] else why(f"region_{kind}")
+    return ("eligible" if r["within_limits"] else "over_the_limit"), r["allowed_eur"], said
 
 
-def _against(asked: float, cap: float, why: str):
+def _against(asked: float, cap: float, why: str, lang: str = "en"):
     if asked <= cap + 1e-9:
         return "eligible", cap, why
-    return "over_the_limit", cap, f"{asked:,.0f} € asked, at most {cap:,.0f} € ({why})".replace(",", " ")
+    return "over_the_limit", cap, reason("over_the_limit", lang, asked=asked, cap=cap, why=why)

@@ -143,14 +143,28 @@ def test_cli_programme_on_the_example(tmp_path):
     out = json.loads(res.stdout)
     assert out["totals"][0]["difference_eur"] == 53
     fr = pd.read_csv(tmp_path / "q.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    assert "au-delà du plafond" in set(fr["fdc_verdict"]) and "dans un QPV" in set(fr["qpv_status"])
+    assert "au-delà du plafond" in set(fr["fdc_avis"]) and "dans un QPV" in set(fr["statut"])
+    # the reasons in French, with French numbers; the totals with the file's lines
+    assert "40 % de 129 935 € de dépenses, au plus 70 000 €" in set(fr["fdc_motif"])
+    assert "35 000 € demandés : la Région donne au plus 30 000 € (fonctionnement)" in set(fr["region_operating_motif"])
+    assert set(fr["eligible"]) <= {"oui", "non", ""}
+    totals = pd.read_csv(tmp_path / "q-totaux-verifies.csv", sep=";", encoding="utf-8-sig", dtype=str)
+    assert totals.iloc[0][["fonds", "ligne", "lignes", "juste"]].tolist() == ["fdc", "9", "2, 3, 4", "non"]
+    res = run("--lang", "fr", "programme", "data/examples/programme-capso.csv", "-o", tmp_path / "r.xlsx")
+    assert "total indiqué de fdc (ligne 9 du fichier) : 168 027 € ; recalculé à partir des lignes 2, 3, 4 : " \
+           "167 974 € : FAUX, écart de +53 €" in res.output
+    assert "nom_du_fonds" in res.output and "167 974 €" in res.output
+    # English keeps English reasons
+    en = CalamineWorkbook.from_path(str(tmp_path / "p.xlsx")).get_sheet_by_name("actions").to_python()
+    assert "40 % of 129 935 € of expenses, at most 70 000 €" in {r[en[0].index("fdc_reason")] for r in en[1:]}
     assert (tmp_path / "q-par-commune.csv").exists() and (tmp_path / "q-totaux-verifies.csv").exists()
 
 
 def test_the_printable_page_of_the_rapports_tables(tmp_path):
     run("programme", "data/examples/programme-capso.csv", "-o", tmp_path / "p.xlsx")
     page = (tmp_path / "p.html").read_text(encoding="utf-8")
-    assert page.count("<table") == 4 and "Par commune" in page and "écart" in page and 'lang="fr"' in page
+    assert page.count("<table") == 4 and "Par commune" in page and "Écart (€)" in page and 'lang="fr"' in page
+    assert "Nom du fonds" in page and "fund" not in page  # French headings
 
 
 def test_columns_named_by_options(tmp_path):

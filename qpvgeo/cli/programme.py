@@ -51,18 +51,29 @@ def programme_cmd(input_file, output, column_names, locations, overwrite, as_jso
             raise InputError(f"--column {item!r}: give KEY=COLUMN with KEY one of {', '.join([*FUNDS, *OTHER])}")
         columns[key.strip()] = name.strip()
     opts = {k: v for k, v in locations.batch_options().items() if k not in ("layer", "sheet") and v}
-    res = programme(table, make_checker(perimeters, rule), columns=columns, locations=opts)
-    files = write_programme(res, output, lang=config.get_settings().lang, overwrite=overwrite)
+    lang = config.get_settings().lang
+    res = programme(table, make_checker(perimeters, rule), columns=columns, locations=opts, lang=lang)
+    files = write_programme(res, output, lang=lang, overwrite=overwrite)
     if as_json:
         echo_json({"by_fund": res.by_fund.to_dict("records"), "totals": res.totals, "files": files})
         return
-    click.echo(f"{len(res.rows)} rows checked -> {files['actions']}")
-    click.echo(res.by_fund[["fund_name", "actions", "asked_eur", "allowed_eur", "undecided_actions"]]
-               .to_string(index=False))
+    from ..outputs import programme_column_fr, totals_for_people
     from ..present import euros as eur
 
-    for t in res.totals:
-        mark = "ok" if t["ok"] else f"WRONG by {eur(t['difference_eur'], sign=True)}"
-        lines = ", ".join(str(r + 2) for r in t["rows"])
-        click.echo(f"stated total of {t['fund']} (line {t['row'] + 2} of the file): {eur(t['stated_eur'])}; "
-                   f"recomputed from lines {lines}: {eur(t['computed_eur'])}: {mark}")
+    by_fund = res.by_fund[["fund_name", "actions", "asked_eur", "allowed_eur", "undecided_actions"]]
+    if lang == "fr":
+        click.echo(f"{len(res.rows)} lignes vérifiées -> {files['actions']}")
+        shown = by_fund.assign(**{c: by_fund[c].map(eur) for c in ("asked_eur", "allowed_eur")})
+        click.echo(shown.rename(columns=programme_column_fr).to_string(index=False))
+    else:
+        click.echo(f"{len(res.rows)} rows checked -> {files['actions']}")
+        click.echo(by_fund.to_string(index=False))
+    for t in totals_for_people(res.totals).to_dict("records"):
+        if lang == "fr":
+            mark = "juste" if t["ok"] else f"FAUX, écart de {eur(t['difference_eur'], sign=True)}"
+            click.echo(f"total indiqué de {t['fund']} (ligne {t['line']} du fichier) : {eur(t['stated_eur'])} ; "
+                       f"recalculé à partir des lignes {t['lines']} : {eur(t['computed_eur'])} : {mark}")
+        else:
+            mark = "ok" if t["ok"] else f"WRONG by {eur(t['difference_eur'], sign=True)}"
+            click.echo(f"stated total of {t['fund']} (line {t['line']} of the file): {eur(t['stated_eur'])}; "
+                       f"recomputed from lines {t['lines']}: {eur(t['computed_eur'])}: {mark}")
