@@ -931,15 +931,17 @@ _NUMBER_CELL = re.compile(r"^-?(0|[1-9]\d{0,14})([.,]\d+)?$")
 
 
 def _xlsx_kind(col: pd.Series, coordinates: bool = False) -> str:
-    """How a column is written: booleans, numbers, text; input text becomes numbers for the
-    coordinate columns, and for columns of decimal numbers only (codes such as 62765 stay text)."""
+    """How a column is written: booleans, numbers, text; input text becomes numbers in the
+    coordinate columns, cell by cell (a cell that is not a number, such as the fields of an
+    unreadable row, stays text there), and in columns of decimal numbers only (codes such as
+    62765 stay text)."""
     if pd.api.types.is_bool_dtype(col.dtype) or isinstance(col.dtype, pd.BooleanDtype):
         return "bool"
     if pd.api.types.is_numeric_dtype(col.dtype):
         return "number"
+    if coordinates:
+        return "coordinate"
     values = col[col.astype(str) != ""].astype(str)
-    if coordinates and values.str.match(_NUMBER_CELL).all():
-        return "number"
     if len(values) and values.str.match(_DECIMAL_CELL).all():
         return "number"
     return "text"
@@ -950,7 +952,7 @@ def _xlsx_value(v, kind: str):
         return None
     if kind == "bool":
         return bool(v)
-    if kind == "number":
+    if kind == "number" or (kind == "coordinate" and _NUMBER_CELL.match(str(v))):
         f = float(str(v).replace(",", "."))
         return int(f) if f.is_integer() and abs(f) < 1e15 else f
     return str(v)

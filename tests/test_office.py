@@ -158,6 +158,9 @@ def test_french_outputs_say_everything_in_french(tmp_path):
     assert notes["D"] == "pas un nombre : x « abc »"  # only the value that is not a number
     assert notes["F"] == "ligne 7 : 5 champs alors que l'en-tête en a 3"  # the row with too many fields, kept
     assert notes["A"] == notes["C"] == ""
+    # coordinates are numbers cell by cell: a value that is not one stays text, the others are not
+    cells = {r[0]: (r[1], r[2]) for r in rows[1:]}
+    assert cells["A"] == (2.26006, 50.75359) and cells["D"] == ("abc", 50) and cells["F"] == (1, "2;3;4")
     summary = dict(wb.get_sheet_by_name("resume").to_python())
     assert summary["fichier d'entrée"] == str(src) and summary["lignes"] == 6
     assert summary["statut : dans un QPV"] == 2 and summary["statut : non décidé : ligne illisible"] == 1
