@@ -560,9 +560,24 @@ def is_wkt(text: str) -> bool:
     return bool(_WKT.match(str(text)))
 
 
-def typed_place(text: str) -> str:
-    """A place typed by a person, for the parser of pairs: a WKT point becomes its ``x,y`` (as
-    QGIS copies it); any other WKT geometry is a site, an error that says where sites go."""
+def read_place(text: str, *, crs=None) -> tuple[float, float, str] | None:
+    """A place typed by a person (the command line's WHERE, the page's search box): ``(lon, lat,
+    how)`` of :func:`qpvgeo.crs.parse_point` for a pair or a WKT point (as QGIS copies one), or
+    None for an address (text with letters that is neither). Any other WKT geometry is a site: an
+    error that says where sites go."""
+    from .crs import parse_point
+
+    pair = _typed_place(text)
+    try:
+        return parse_point(pair, crs=crs)
+    except InputError:
+        if any(ch.isalpha() for ch in pair):
+            return None
+        raise
+
+
+def _typed_place(text: str) -> str:
+    """``text``, or the ``x,y`` of a WKT point; any other WKT geometry is refused."""
     if not is_wkt(text):
         return text
     import shapely

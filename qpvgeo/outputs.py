@@ -210,7 +210,7 @@ def write_programme(res, output, *, lang: str = "en", overwrite: bool = False) -
     totaux_verifies) or ``.csv`` (the actions, and ``<name>-par-commune.csv``, ``-par-fonds``,
     ``-par-pilier``, ``-totaux-verifies`` beside it)."""
     from . import _tables
-    from .present import status_fr
+    from .present import oui_non, status_fr
 
     out = Path(output)
     rows = _tables.neutralise_formulas(res.rows)
@@ -221,8 +221,7 @@ def write_programme(res, output, *, lang: str = "en", overwrite: bool = False) -
         rows = rows.copy()
         rows["qpv_status"] = rows["qpv_status"].map(lambda s: "ligne de total" if s == "total_row" else status_fr(s))
         if out.suffix.lower() == ".csv":  # a spreadsheet keeps its booleans (VRAI/FAUX in French Excel)
-            rows["qpv_eligible"] = rows["qpv_eligible"].map(lambda v: "" if v is None or v is pd.NA or v != v else
-                                                            ("oui" if v else "non")).astype(object)
+            rows["qpv_eligible"] = rows["qpv_eligible"].map(oui_non).astype(object)
         for c in [c for c in rows.columns if c.endswith("_verdict")]:
             rows[c] = rows[c].map(lambda v: VERDICTS_FR.get(v, v))
         if len(totals):

@@ -93,6 +93,13 @@ def method_fr(method: str | None) -> str:
                         "surface")
 
 
+def oui_non(value) -> str:
+    """A yes/no cell of a French CSV: ``oui``, ``non``, or '' where it is undecided (None, NA, NaN)."""
+    import pandas as pd
+
+    return "" if value is None or value is pd.NA or value != value else ("oui" if value else "non")
+
+
 def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 300, cells: bool = False):
     """A copy of a result frame for people: with ``lang="fr"`` French column names, status words
     and ``oui``/``non``; with ``excel`` or French, decimal commas in the result's numbers (not
@@ -104,8 +111,7 @@ def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 
         if "qpv_status" in out:
             out["qpv_status"] = out["qpv_status"].map(lambda s: status_fr(s, band_m) if s else "")
         if "qpv_eligible" in out and not cells:
-            out["qpv_eligible"] = out["qpv_eligible"].map(lambda v: "" if v is None or v is pd.NA else
-                                                          ("oui" if v else "non")).astype(object)
+            out["qpv_eligible"] = out["qpv_eligible"].map(oui_non).astype(object)
     if (excel or lang == "fr") and not cells:
         for c in ("qpv_distance_m", "geo_lon", "geo_lat", "geo_score"):
             if c in out:
@@ -246,8 +252,8 @@ def reason(key: str, lang: str = "en", **fields) -> str:
     for k, v in fields.items():
         if k == "status" and lang == "fr":
             words[k] = status_fr(v)
-        elif k in _AMOUNTS:
-            words[k] = amount(float(v), lang)
+        elif k in _AMOUNTS:  # whole euros, written as euros() writes them in either language
+            words[k] = grouped(float(v))
         elif k == "share":
             words[k] = f"{v:.0%}" if lang == "en" else percent(v, digits=0)
         elif k == "limits":
@@ -255,12 +261,6 @@ def reason(key: str, lang: str = "en", **fields) -> str:
         elif k == "kind" and lang == "fr":
             words[k] = _KINDS_FR.get(v, v)
     return note(key, lang, **words)
-
-
-def amount(value, lang: str = "en") -> str:
-    """Whole euros in a sentence, without the € sign, as :func:`euros` writes them in either
-    language: ``129 935``."""
-    return grouped(value)
 
 
 def number(value, lang: str, digits: int | None = None) -> str:

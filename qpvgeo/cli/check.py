@@ -93,7 +93,6 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
       qpvgeo check --site parcel.geojson
     """
     from .. import _tables, funding
-    from ..crs import parse_point
     from ..present import read_as
 
     if site and where:
@@ -108,18 +107,12 @@ def check_cmd(where, site, feature, site_layer, crs, as_json, expenses, with_pop
 
             ans["population"] = site_population(geom)
     else:
-        where = _tables.typed_place(where)  # a WKT point as its pair; a WKT site is refused here
-        try:
-            lon, lat, how = parse_point(where, crs=crs)
-        except InputError:
-            if any(ch.isalpha() for ch in where):
-                lon = None  # an address
-            else:
-                raise
+        place = _tables.read_place(where, crs=crs)
         checker = make_checker(perimeters, rule)
-        if lon is None:
+        if place is None:  # an address
             ans = checker.check_address(where)
         else:
+            lon, lat, how = place
             ans = {**checker.check_point(lon, lat), **read_as(how, crs)}
     if expenses is not None:
         ans["funding"] = funding.for_answer(ans, expenses)

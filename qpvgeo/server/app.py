@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, config
 from ..errors import DataError, GeocodingError, InputError, NotFoundError, OfflineError, QpvgeoError
+from ..present import decimal_comma
 from ..rules import Rule
 
 log = logging.getLogger("qpvgeo.server")
@@ -232,9 +233,10 @@ class _Guard:
             length = headers.get(b"content-length", b"")
             if length.isdigit() and int(length) > self.settings.max_upload_mb * 1e6:
                 mb, limit = int(length) / 1e6, self.settings.max_upload_mb
-                fr = f"le fichier fait {mb:.1f} Mo, au-delà de la limite de {limit:g} Mo ; découpez-le"
+                fr = (f"le fichier fait {decimal_comma(mb, 1)} Mo, au-delà de la limite de {decimal_comma(limit)} Mo ; "
+                      "découpez-le")
                 return await reply(error(413, f"the upload is {mb:.1f} MB, over the limit of {limit:g} MB; "
-                                              "split the file", error_fr=fr.replace(".", ",")))
+                                              "split the file", error_fr=fr))
             try:
                 await asyncio.wait_for(self.app(scope, receive, send_with_headers),
                                        timeout=self.settings.request_timeout_s)

@@ -62,7 +62,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
               y: float | None = None, crs: str | None = None,
               q: str | None = Query(None, max_length=300, description="'2.26,50.75', '50.75, 2.26', "
                                     "Lambert-93 'x, y', or an address")):
-    from .._tables import typed_place
+    from .._tables import read_place
     from ..crs import parse_point
     from ..present import read_as
 
@@ -80,12 +80,8 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
         return _json({**checker.check_point(lon_, lat_), **read_as(how, crs)})
     if q is None or not q.strip():
         raise InputError("give lon and lat, x, y and crs, or q (coordinates or an address)")
-    q = typed_place(q)  # a WKT point as its pair; a WKT site is refused, with where to send it
-    try:
-        lon_, lat_, how = parse_point(q, crs=crs)
-    except InputError:
-        if not re.search(r"[A-Za-zÀ-ÿ]", q):
-            raise
+    place = read_place(q, crs=crs)
+    if place is None:  # an address
         import anyio
 
         from ..geocode import BanClient
@@ -98,6 +94,7 @@ async def check_one(request: Request, lon: float | None = None, lat: float | Non
                 client.close()
 
         return _json(await anyio.to_thread.run_sync(geocode_and_check))
+    lon_, lat_, how = place
     return _json({**checker.check_point(lon_, lat_), **read_as(how, crs)})
 
 
