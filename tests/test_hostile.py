@@ -215,6 +215,26 @@ def test_formulas_are_neutralised_in_csv_outputs(tmp_path, checker):
     assert "\n=" not in text and ";=" not in text and ";+" not in text
 
 
+def test_formula_start_reads_the_first_byte_of_every_cell_as_python_would():
+    """The buffer-level test of a cell's first character (the batch's fast path) against plain
+    Python, on slices (an offset into the buffers), empty and missing cells, and an empty last
+    cell whose offset points past the data."""
+    import numpy as np
+    import pyarrow as pa
+
+    from qpvgeo._tables import _FORMULA_START, _formula_start
+
+    cells = ["=A1", "", None, "+1", "x", "-", "@b", "\tt", "\rr", "é=", " =", "", "=", None, ""]
+    arr = pa.array(cells, type=pa.large_string())
+    for start in range(len(cells)):
+        for stop in range(start, len(cells) + 1):
+            part = arr.slice(start, stop - start)
+            want = np.array([bool(c) and c[0] in _FORMULA_START for c in cells[start:stop]], dtype=bool)
+            np.testing.assert_array_equal(_formula_start(part), want)
+            np.testing.assert_array_equal(_formula_start(pa.chunked_array([part], type=pa.large_string())), want)
+    assert _formula_start(pa.array(["", ""], type=pa.large_string())).tolist() == [False, False]
+
+
 # ------------------------------------------------------------------------ 6. the machine's errors
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "64k", ro: bool = False):
