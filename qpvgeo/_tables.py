@@ -195,6 +195,56 @@ class Chunk:
     bad_line: np.ndarray | None = None  # per row: line number of an unreadable row, 0 when read
     bad_fields: np.ndarray | None = None  # per row: fields of a row with too many, 0 otherwise
     recoded: np.ndarray | None = None  # per row: True when stray cp1252 bytes were decoded
+    shape: np.ndarray | None = None  # per row: SHAPE_* of its geometry (vector files)
+    sites: np.ndarray | None = None  # per row: its polygon in WGS84 when it is a site, else None
+    site_columns: bool = False  # the file's rows may be sites: the site columns are written
+
+
+# what a row's geometry is (Chunk.shape): a point (or a MultiPoint of one), or why it gives none
+SHAPE_POINT, SHAPE_NONE, SHAPE_POINTS, SHAPE_LINE, SHAPE_SITE, SHAPE_OTHER = range(6)
+# the layer geometry types (GDAL's names, GeoParquet's) whose rows may be polygons: sites
+_SITE_LAYER_TYPES = ("polygon", "multipolygon", "unknown", "geometry", "geometrycollection")
+
+
+def may_hold_sites(geometry_types) -> bool:
+    """Whether a layer declared with these geometry types (pyogrio's "Polygon", "MultiPolygon Z",
+    "Unknown", …; GeoParquet's list, empty when any type) may hold polygons, whose rows are then
+    checked as sites."""
+    if geometry_types is None:  # no geometry column
+        return False
+    names = [geometry_types] if isinstance(geometry_types, str) else list(geometry_types)
+    return not names or any(str(n).split(" ")[0].lower() in _SITE_LAYER_TYPES for n in names)
+
+
+def located(frame: pd.DataFrame, geoms: np.ndarray, to_wgs84=None, *, site_columns: bool = False) -> Chunk:
+    """The chunk of rows ``frame`` whose geometries are ``geoms`` (shapely; in the CRS that
+    ``to_wgs84``, a pyproj transformer, takes to WGS84; None: already WGS84): a point, or a
+    MultiPoint of one point (as QGIS layers often are), gives its lon/lat; a polygon or
+    multipolygon is a site (its outline in WGS84); any other geometry, none or an empty one
+    gives no point, and :attr:`Chunk.shape` says why."""
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    kind = shapely.get_type_id(geoms)
+    single = (kind == 4) & (shapely.get_num_geometries(geoms) == 1)
+    points = geoms.copy()
+    if single.any():
+        points[single] = shapely.get_geometry(geoms[single], 0)
+    is_point = (shapely.get_type_id(points) == 0) & ~shapely.is_empty(points)
+    empty = (kind < 0) | shapely.is_empty(geoms)
+    site = np.isin(kind, (3, 6)) & ~empty
+    shape = np.select([is_point, empty, kind == 4, np.isin(kind, (1, 2, 5)), site],
+                      [SHAPE_POINT, SHAPE_NONE, SHAPE_POINTS, SHAPE_LINE, SHAPE_SITE], SHAPE_OTHER).astype(np.int8)
+    x, y = np.full(geoms.size, np.nan), np.full(geoms.size, np.nan)
+    x[is_point], y[is_point] = shapely.get_x(points[is_point]), shapely.get_y(points[is_point])
+    sites = None
+    if site.any():
+        sites = np.full(geoms.size, None, dtype=object)
+        sites[site] = geoms[site] if to_wgs84 is None else shapely.transform(
+            geoms[site], lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
+    if to_wgs84 is not None and is_point.any():
+        x[is_point], y[is_point] = to_wgs84.transform(x[is_point], y[is_point])
+    return Chunk(frame, x, y, shape=shape, sites=sites, site_columns=site_columns or sites is not None)
 
 
 class MalformedCsv(Exception):
@@ -648,19 +698,18 @@ def _parquet_rows(p: Path, chunk_rows: int) -> Iterator[Chunk]:
         raise InputError(f"{p.name} is not GeoParquet (no 'geo' metadata): give a CSV for a plain table")
     crs = meta.get("columns", {}).get(geom_col, {}).get("crs", "OGC:CRS84")
     to_wgs84 = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), WGS84, always_xy=True)
+    sites = may_hold_sites(meta.get("columns", {}).get(geom_col, {}).get("geometry_types"))
     got = False
     for batch in pf.iter_batches(batch_size=chunk_rows):
         got = True
         frame = batch.to_pandas()
         geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy())
         attrs = frame.astype(object).where(frame.notna(), "").astype(str)
-        is_point = shapely.get_type_id(geoms) == 0
-        lon, lat = to_wgs84.transform(np.where(is_point, shapely.get_x(geoms), np.nan),
-                                      np.where(is_point, shapely.get_y(geoms), np.nan))
-        yield Chunk(attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        yield located(attrs, geoms, to_wgs84, site_columns=sites)
     if not got:
         names = [n for n in pf.schema_arrow.names if n != geom_col]
-        yield Chunk(pd.DataFrame({n: pd.Series(dtype=object) for n in names}), np.empty(0), np.empty(0))
+        yield Chunk(pd.DataFrame({n: pd.Series(dtype=object) for n in names}), np.empty(0), np.empty(0),
+                    site_columns=sites)
 
 
 def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]:
@@ -684,6 +733,7 @@ def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]
             raise InputError(f"{p.name} has no CRS: set one (e.g. with ogr2ogr -a_srs EPSG:2154)")
         to_wgs84 = pyproj.Transformer.from_crs(meta["crs"], WGS84, always_xy=True)
         geom_col = meta.get("geometry_name") or "wkb_geometry"
+        sites = may_hold_sites(meta.get("geometry_type"))
         got = False
         for batch in reader:
             got = True
@@ -691,14 +741,11 @@ def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]
             geoms = shapely.from_wkb(batch.column(names.index(geom_col)).to_numpy(zero_copy_only=False))
             attrs = batch.drop_columns([geom_col]).to_pandas()
             attrs = attrs.astype(object).where(attrs.notna(), "").astype(str)
-            is_point = shapely.get_type_id(geoms) == 0
-            x = np.where(is_point, shapely.get_x(geoms), np.nan)
-            y = np.where(is_point, shapely.get_y(geoms), np.nan)
-            lon, lat = to_wgs84.transform(x, y)
-            yield Chunk(attrs, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+            yield located(attrs, geoms, to_wgs84, site_columns=sites)
         if not got:
             fields = [str(f) for f in meta.get("fields", [])]
-            yield Chunk(pd.DataFrame({f: pd.Series(dtype=object) for f in fields}), np.empty(0), np.empty(0))
+            yield Chunk(pd.DataFrame({f: pd.Series(dtype=object) for f in fields}), np.empty(0), np.empty(0),
+                        site_columns=sites)
 
 
 # ---------------------------------------------------------------------------- values
@@ -830,7 +877,10 @@ class TableWriter:
             self._csv = None
         self._xlsx = None
 
-    def write(self, frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> None:
+    def write(self, frame: pd.DataFrame, lon: np.ndarray, lat: np.ndarray, sites=None) -> None:
+        """One chunk of the result: its rows, their points (``lon``, ``lat``) and, in a file of
+        sites, the polygons of the rows that are sites (``sites``: None elsewhere), which the
+        GeoJSON, GeoPackage and GeoParquet outputs keep as their geometry."""
         if len(frame) == 0:
             self._empty = frame
             return
@@ -841,9 +891,10 @@ class TableWriter:
         if self.ext == ".xlsx":
             self._write_xlsx(self.present(frame, cells=True) if self.present else frame)
             return
-        gdf = self._geoframe(frame, lon, lat)
+        gdf = self._geoframe(frame, lon, lat, sites)
         if self.ext == ".gpkg":
-            self._write_gpkg(gdf)
+            # a file of sites may mix polygons, multipolygons and points: a layer of any geometry
+            self._write_gpkg(gdf, any_geometry=sites is not None)
         else:  # GeoJSON and GeoParquet are assembled in memory
             self._geo_parts.append(gdf)
 
@@ -881,7 +932,7 @@ class TableWriter:
         else:
             gdf.to_file(self.path, driver="GeoJSON", engine="pyogrio", use_arrow=True)
 
-    def _geoframe(self, frame, lon, lat):
+    def _geoframe(self, frame, lon, lat, sites=None):
         import geopandas as gpd
 
         frame = frame if frame is not None else pd.DataFrame()
@@ -889,13 +940,16 @@ class TableWriter:
         ok = np.isfinite(lon) & np.isfinite(lat)
         pts = np.asarray(gpd.points_from_xy(np.where(ok, lon, 0.0), np.where(ok, lat, 0.0)), dtype=object)
         pts[~ok] = None
+        if sites is not None:
+            polygon = np.not_equal(sites, None)
+            pts[polygon] = sites[polygon]
         out = frame.copy()  # written through Arrow: nullable booleans stay BOOLEAN fields, with NULLs
         out[geom_col] = pts
         return gpd.GeoDataFrame(out, geometry=geom_col, crs="EPSG:4326")
 
-    def _write_gpkg(self, gdf) -> None:
+    def _write_gpkg(self, gdf, *, any_geometry: bool = False) -> None:
         gdf.to_file(self.path, driver="GPKG", layer=self.layer, engine="pyogrio", append=self._gpkg_started,
-                    use_arrow=True,
+                    use_arrow=True, **({"geometry_type": "Unknown"} if any_geometry else {}),
                     layer_options=None if self._gpkg_started else {"FID": "qpvgeo_fid", "GEOMETRY_NAME": "geom"})
         self._gpkg_started = True
 

@@ -33,15 +33,19 @@ def _checker(perimeters, rule: Rule | None):
 
 
 def check(points=None, *, lon=None, lat=None, crs=None, perimeters=None, rule: Rule | None = None):
-    """Eligibility of points: a GeoDataFrame (any CRS; its point geometries) or ``lon``/``lat``
-    arrays (degrees, or x/y in ``crs``).
+    """Eligibility of points: a GeoDataFrame (any CRS; its point geometries, and its polygons
+    checked as project sites) or ``lon``/``lat`` (degrees, or x/y in ``crs``).
 
     Parameters
     ----------
     points
-        A GeoDataFrame or GeoSeries of points with a CRS.
+        A GeoDataFrame or GeoSeries with a CRS: points (a MultiPoint of one point is a point),
+        and polygons or multipolygons, each checked as :func:`check_site` checks one, with the
+        site columns of ``qpvgeo check-file`` (:data:`qpvgeo.batch.SITE_COLUMNS`).
     lon, lat
-        Instead of ``points``: sequences of coordinates (WGS84 degrees, or x/y in ``crs``).
+        Instead of ``points``: one pair, or sequences of coordinates (WGS84 degrees, or x/y in
+        ``crs``; numbers or text read as a file's columns are: a missing value is
+        ``no_coordinates``, a word ``invalid_coordinates`` with a note).
     perimeters
         A frame of :func:`qpvgeo.load_perimeters`, or a :class:`qpvgeo.eligibility.Checker`;
         default: the embedded QPV 2024 of Pas-de-Calais.
@@ -55,15 +59,14 @@ def check(points=None, *, lon=None, lat=None, crs=None, perimeters=None, rule: R
         CRS; WGS84 points for arrays), then ``qpv_status`` (:mod:`qpvgeo.status`), ``qpv_eligible``
         (nullable boolean), ``qpv_code``, ``qpv_nom``, ``qpv_classe``, ``qpv_distance_m`` (ground
         metres), ``qpv_quartiers`` (``CODE:metres;…``) and ``qpv_note`` — the columns of
-        ``qpvgeo check-file``.
+        ``qpvgeo check-file`` — and, when some rows are polygons, the site columns.
     """
     import geopandas as gpd
     import numpy as np
     import pandas as pd
-    import shapely
 
-    from .batch import check_table
-    from .crs import WGS84, parse_crs
+    from .batch import check_table, check_table_points
+    from .crs import WGS84
     from .errors import InputError
 
     checker = _checker(perimeters, rule)
@@ -74,29 +77,26 @@ def check(points=None, *, lon=None, lat=None, crs=None, perimeters=None, rule: R
             raise InputError("points must be a GeoDataFrame or GeoSeries (or give lon= and lat=)")
         if points.crs is None:
             raise InputError("the points have no CRS: set it (e.g. gdf.set_crs('EPSG:2154'))")
-        geoms = points.geometry.to_crs(WGS84).values
-        is_point = shapely.get_type_id(geoms) == 0
-        x = np.where(is_point, shapely.get_x(geoms), np.nan)
-        y = np.where(is_point, shapely.get_y(geoms), np.nan)
         attrs = pd.DataFrame(points.drop(columns=points.geometry.name))
-        res = check_table(attrs, checker, lonlat=(np.asarray(x, float), np.asarray(y, float)))
+        res = check_table(attrs, checker, geometries=np.asarray(points.geometry.to_crs(WGS84).values))
         return gpd.GeoDataFrame(res, geometry=points.geometry.values, crs=points.crs, index=points.index)
     if lon is None or lat is None:
         raise InputError("give points (a GeoDataFrame) or lon= and lat=")
     index = lon.index if isinstance(lon, pd.Series) else None
-    x = np.asarray(lon, dtype=float)
-    y = np.asarray(lat, dtype=float)
+    # one place or many; numbers or text (read as a file's columns are: decimal commas, a missing
+    # value is no_coordinates, a word is invalid_coordinates with a note), degrees or x/y in crs
+    x, y = (np.atleast_1d(np.asarray(v, dtype=object)).ravel() for v in (lon, lat))
     if x.shape != y.shape:
         raise InputError(f"lon and lat differ in length ({x.size} and {y.size})")
-    if crs is not None:
-        import pyproj
-
-        x, y = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True).transform(x, y)
-        x, y = np.asarray(x, float), np.asarray(y, float)
     frame = pd.DataFrame(index=index if index is not None else pd.RangeIndex(x.size))
-    table = pd.DataFrame({"lon": x, "lat": y}, index=frame.index).astype(str)
-    res = check_table(table, checker, lon_col="lon", lat_col="lat").drop(columns=["lon", "lat"])
-    return gpd.GeoDataFrame(res, geometry=gpd.points_from_xy(x, y), crs=WGS84, index=frame.index)
+    table = pd.DataFrame({"lon": x, "lat": y}, index=frame.index)
+    table = table.astype(str).where(table.notna(), "")
+    res, wlon, wlat = check_table_points(table, checker, lon_col="lon", lat_col="lat", crs=crs)
+    res = res.drop(columns=["lon", "lat"])
+    placed = np.isfinite(wlon) & np.isfinite(wlat)
+    points = np.asarray(gpd.points_from_xy(np.where(placed, wlon, 0.0), np.where(placed, wlat, 0.0)), dtype=object)
+    points[~placed] = None  # a row with no location has no geometry
+    return gpd.GeoDataFrame(res, geometry=list(points), crs=WGS84, index=frame.index)
 
 
 def check_site(site, *, crs=None, perimeters=None, rule: Rule | None = None) -> dict:

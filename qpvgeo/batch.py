@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = ["qpv_status", "qpv_eligible", "qpv_code", "qpv_nom", "qpv_classe",
                   "qpv_distance_m", "qpv_quartiers", "qpv_note"]
 GEOCODE_COLUMNS = ["geo_lon", "geo_lat", "geo_label", "geo_score", "geo_type"]
+SITE_COLUMNS = ["site_area_m2", "site_qpv_any_part", "site_qpv_centroid", "site_qpv_whole", "site_qpv_area_m2",
+                "site_zone_any_part", "site_zone_centroid", "site_zone_whole", "site_zone_area_m2"]
+"""The columns of a file whose rows may be polygons (project sites), each checked as
+``qpvgeo check --site`` does (:meth:`Checker.check_site`): its area on the ground, whether any
+part, its centroid and the whole of it lie in a QPV and in the eligible zone (QPV + band), and
+the area inside each; empty for the rows that are points."""
+_SITE_KEYS = {"site_qpv": "in_qpv", "site_zone": "in_eligible_zone"}
 VOCABULARY = ("",) + _status.ALL
 """Every status a row can get, by integer code (0: none yet); the core's codes come first."""
 assert VOCABULARY[:len(STATUSES)] == tuple(STATUSES)
@@ -55,14 +62,17 @@ def check_table(
     postcode_col: str | None = None,
     geocoder=None,
     lonlat: tuple[np.ndarray, np.ndarray] | None = None,
+    geometries: np.ndarray | None = None,
     lang: str = "en",
 ) -> pd.DataFrame:
     """The rows of ``table`` with the result columns added (a new frame; same order, same length).
 
-    Coordinates come from ``lonlat`` (WGS84 arrays), from ``lon_col``/``lat_col`` (WGS84, or x/y
-    in ``crs``), or from ``address_cols`` geocoded with the BAN (``geocoder``: a
-    :class:`qpvgeo.geocode.BanClient`). ``lang``: the language of the notes (``"fr"`` for a
-    table for French readers; the statuses stay codes, see :func:`qpvgeo.present.for_people`).
+    Coordinates come from ``geometries`` (shapely, WGS84: points, MultiPoints of one point, and
+    polygons checked as sites, with the :data:`SITE_COLUMNS`), from ``lonlat`` (WGS84 arrays),
+    from ``lon_col``/``lat_col`` (WGS84, or x/y in ``crs``), or from ``address_cols`` geocoded
+    with the BAN (``geocoder``: a :class:`qpvgeo.geocode.BanClient`). ``lang``: the language of
+    the notes (``"fr"`` for a table for French readers; the statuses stay codes, see
+    :func:`qpvgeo.present.for_people`).
 
     Returns
     -------
@@ -73,32 +83,45 @@ def check_table(
         nearest first) and ``qpv_note``; with addresses, also ``geo_lon``, ``geo_lat``,
         ``geo_label``, ``geo_score``, ``geo_type``.
     """
-    chunk = _tables.Chunk(table, *(lonlat if lonlat is not None else (None, None)))
-    frame, *_ = _check_chunk(chunk, checker, lon_col=lon_col, lat_col=lat_col, crs=crs,
-                               address_cols=address_cols, citycode_col=citycode_col,
-                               postcode_col=postcode_col, geocoder=geocoder, lang=lang)
-    return frame
+    return check_table_points(table, checker, lon_col=lon_col, lat_col=lat_col, crs=crs, address_cols=address_cols,
+                              citycode_col=citycode_col, postcode_col=postcode_col, geocoder=geocoder,
+                              lonlat=lonlat, geometries=geometries, lang=lang)[0]
+
+
+def check_table_points(table: pd.DataFrame, checker: Checker, *, lonlat=None, geometries=None,
+                       **options) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """:func:`check_table`, and the WGS84 lon/lat each row was checked at (NaN where none)."""
+    chunk = (_tables.located(table, geometries) if geometries is not None
+             else _tables.Chunk(table, *(lonlat if lonlat is not None else (None, None))))
+    frame, lon, lat, _, _ = _check_chunk(chunk, checker, **options)
+    return frame, lon, lat
 
 
 def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_col=None, crs=None,
                  address_cols=None, citycode_col=None, postcode_col=None, geocoder=None, lang="en"):
-    """(result frame, lon, lat, counts) of one chunk: the decision for every row, in order, and
-    the rows per status and per quartier (placed rows) of the summary. Statuses are integers
+    """(result frame, lon, lat, counts, sites) of one chunk: the decision for every row, in order,
+    where it was checked (WGS84; a site's centroid), the rows per status and per quartier (placed
+    rows) of the summary, and the sites' polygons (None, or None for the rows that are not sites). Statuses are integers
     (:data:`VOCABULARY`) until the columns are made; the result columns are Arrow text, written
     as they are. Notes are in ``lang`` (:data:`qpvgeo.present.NOTES`)."""
     table = chunk.frame
-    _tables.check_columns_free(table.columns, RESULT_COLUMNS, path_name="the input")
+    _tables.check_columns_free(table.columns, RESULT_COLUMNS + (SITE_COLUMNS if chunk.site_columns else []),
+                               path_name="the input")
     n = len(table)
     status = np.zeros(n, dtype=np.int8)  # VOCABULARY codes; 0: not decided yet
     note = np.full(n, "", dtype=object)
     out = table.copy()
     bad = chunk.bad_line if chunk.bad_line is not None else np.zeros(n, dtype=np.int64)
     unreadable = bad > 0
+    site = np.zeros(n, dtype=bool)  # rows that are polygons: checked as sites
     if chunk.lon is not None:
         lon, lat = chunk.lon.copy(), chunk.lat.copy()
-        missing = np.isnan(lon) | np.isnan(lat)
+        shape = chunk.shape if chunk.shape is not None else np.zeros(n, dtype=np.int8)
+        site = shape == _tables.SHAPE_SITE
+        missing = (np.isnan(lon) | np.isnan(lat)) & ~site
         status[missing] = _V["no_coordinates"]
-        note[missing] = _note("no_geometry", lang)
+        for code, key in _NO_POINT.items():
+            note[missing & (shape == code)] = _note(key, lang)
         _check_range(lon, lat, status, note, lang)
     elif lon_col and lat_col:
         for c in (lon_col, lat_col):
@@ -146,7 +169,14 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     dist[~decided] = np.nan
     pp, pq, pm = res.pairs
     keep = decided[idx[pp]]
-    quart = quartiers_text((idx[pp[keep]], checker.codes[pq[keep]], pm[keep]), n)
+    pairs = (idx[pp[keep]], checker.codes[pq[keep]], pm[keep])
+    sites = None
+    if chunk.site_columns or site.any():
+        sites, site_pairs = _check_sites(chunk.sites, np.flatnonzero(site), checker, status, row, dist, lon, lat)
+        pairs = tuple(np.concatenate([a, b]) for a, b in zip(pairs, site_pairs))
+        by_row = np.argsort(pairs[0], kind="stable")  # grouped by row, each one's nearest first
+        pairs = tuple(a[by_row] for a in pairs)
+    quart = quartiers_text(pairs, n)
     imp = np.flatnonzero((status == _V["geocode_imprecise"]) & np.isfinite(lon) & np.isfinite(lat))
     if imp.size:
         # the vague point is reported for a person to judge, but the row is not decided
@@ -168,12 +198,54 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
     out["qpv_distance_m"] = dist
     out["qpv_quartiers"] = _text(quart)
     out["qpv_note"] = _text(_sparse_text(note))
+    if chunk.site_columns:
+        for name, values in sites.items():
+            out[name] = values
     per_status = np.bincount(status, minlength=len(VOCABULARY))
     placed = row[_PLACED[status]]
     per_row = np.bincount(placed, minlength=len(checker.codes)) if placed.size else np.zeros(0, dtype=np.int64)
     counts = ({VOCABULARY[i]: int(per_status[i]) for i in np.flatnonzero(per_status)},
               {checker.codes[i]: int(per_row[i]) for i in np.flatnonzero(per_row)})
-    return out, lon, lat, counts
+    sites = chunk.sites if chunk.sites is not None or not chunk.site_columns else np.full(n, None, dtype=object)
+    return out, lon, lat, counts, sites
+
+
+_NO_POINT = {_tables.SHAPE_NONE: "no_geometry", _tables.SHAPE_POINTS: "several_points",
+             _tables.SHAPE_LINE: "not_a_place", _tables.SHAPE_OTHER: "not_a_place"}
+"""The note of a row whose geometry gives no point, by its shape (:data:`qpvgeo._tables.SHAPE_SITE`
+rows are sites)."""
+
+
+def _check_sites(geoms, rows, checker: Checker, status, row, dist, lon, lat):
+    """The rows ``rows`` of a chunk checked as sites (``geoms``: their polygons in WGS84), by
+    :meth:`Checker.check_site`, the decider of ``qpvgeo check --site``: their status, nearest
+    quartier (``row``), distance and centroid (``lon``, ``lat``: where a map draws them) set in
+    place. Returns the :data:`SITE_COLUMNS` (empty for the
+    other rows) and the (row, code, metres) pairs of the quartiers within the band."""
+    n = status.size
+    numbers = {c: np.full(n, np.nan) for c in SITE_COLUMNS if c.endswith("_m2")}
+    flags = {c: np.zeros(n, dtype=bool) for c in SITE_COLUMNS if not c.endswith("_m2")}
+    known = {c: np.zeros(n, dtype=bool) for c in flags}
+    pairs: tuple[list, list, list] = ([], [], [])
+    for i in rows:
+        r = checker.check_site(geoms[i], crs=WGS84)
+        status[i] = _V[r["status"]]
+        lon[i], lat[i] = r["centroid"]["lon"], r["centroid"]["lat"]
+        if r["code_qp"] is not None:
+            row[i], dist[i] = checker.row_of(r["code_qp"]), r["distance_m"]
+        numbers["site_area_m2"][i] = np.nan if r["area_m2"] is None else r["area_m2"]
+        for prefix, key in _SITE_KEYS.items():
+            part = r[key]
+            numbers[f"{prefix}_area_m2"][i] = np.nan if part["area_m2"] is None else part["area_m2"]
+            for what in ("any_part", "centroid", "whole"):
+                if part[what] is not None:
+                    flags[f"{prefix}_{what}"][i], known[f"{prefix}_{what}"][i] = part[what], True
+        for q in r["quartiers"]:
+            for into, value in zip(pairs, (i, q["code_qp"], q["distance_m"])):
+                into.append(value)
+    columns = {c: numbers[c] if c in numbers else pd.arrays.BooleanArray(flags[c], ~known[c]) for c in SITE_COLUMNS}
+    return columns, (np.asarray(pairs[0], dtype=np.int64), np.asarray(pairs[1], dtype=object),
+                     np.asarray(pairs[2], dtype=float))
 
 
 def _and(first: str, then: str, lang: str) -> str:
@@ -418,12 +490,12 @@ def check_file(
                                                   robust=True, sheet=sheet) if robust
                               else _chunks(path, fmt, chunk_rows=chunk_rows, layer=layer, sheet=sheet))
                     with writer:  # on any failure its handles are closed before the partial file goes
-                        for res, lon, lat, (per_status, per_quartier) in _in_order(
+                        for res, lon, lat, (per_status, per_quartier), sites in _in_order(
                                 _limited(chunks, max_rows, path.name), checker, options):
                             rows += len(res)
                             statuses.update(per_status)
                             quartiers.update(per_quartier)
-                            writer.write(res, lon, lat)
+                            writer.write(res, lon, lat, sites)
                             bar.update(len(res))
                             if on_progress is not None:
                                 on_progress(rows)

@@ -815,8 +815,12 @@ class Checker:
             "rule": self.rule_dict(),
         }
 
+    def row_of(self, code: str) -> int:
+        """The row of quartier ``code`` in the perimeters (the order of :attr:`codes`)."""
+        return self._row_of_code[code]
+
     def _quartier(self, code: str, distance_m: float) -> dict:
-        j = self._row_of_code[code]
+        j = self.row_of(code)
         return {"code_qp": code, "nom_qp": self.names[j], "classe": self.classes[j], "distance_m": distance_m}
 
     def check_points(self, lon, lat) -> list[dict]:

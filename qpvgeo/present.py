@@ -16,6 +16,11 @@ COLUMNS_FR = {
     "qpv_classe": "classe_quartier", "qpv_distance_m": "distance_au_sol_m", "qpv_quartiers": "quartiers_dans_la_bande",
     "qpv_note": "remarque", "geo_lon": "geo_longitude", "geo_lat": "geo_latitude", "geo_label": "geo_adresse_trouvee",
     "geo_score": "geo_score", "geo_type": "geo_precision",
+    "site_area_m2": "surface_site_m2", "site_qpv_any_part": "site_en_qpv_une_partie",
+    "site_qpv_centroid": "site_en_qpv_centroide", "site_qpv_whole": "site_en_qpv_entier",
+    "site_qpv_area_m2": "surface_en_qpv_m2", "site_zone_any_part": "site_en_zone_eligible_une_partie",
+    "site_zone_centroid": "site_en_zone_eligible_centroide", "site_zone_whole": "site_en_zone_eligible_entier",
+    "site_zone_area_m2": "surface_en_zone_eligible_m2",
 }
 
 
@@ -107,18 +112,23 @@ def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 
     import pandas as pd
 
     out = frame.copy()
+    # the result's yes/no and number columns (the input's own columns are left as they are)
+    ours = [c for c in out.columns if c in COLUMNS_FR]
+    flags = [c for c in ours if pd.api.types.is_bool_dtype(out[c].dtype)]
+    numbers = [c for c in ours if pd.api.types.is_float_dtype(out[c].dtype)]
     if lang == "fr":
         if "qpv_status" in out:
             out["qpv_status"] = out["qpv_status"].map(lambda s: status_fr(s, band_m) if s else "")
-        if "qpv_eligible" in out and not cells:
-            out["qpv_eligible"] = out["qpv_eligible"].map(oui_non).astype(object)
+        if not cells:
+            for c in flags:
+                out[c] = out[c].map(oui_non).astype(object)
     if (excel or lang == "fr") and not cells:
-        for c in ("qpv_distance_m", "geo_lon", "geo_lat", "geo_score"):
-            if c in out:
-                out[c] = out[c].map(lambda v: "" if v is None or v is pd.NA else decimal_comma(float(v)))
-        if "qpv_eligible" in out and lang != "fr":
-            out["qpv_eligible"] = out["qpv_eligible"].map(lambda v: "" if v is None or v is pd.NA else
-                                                          ("VRAI" if v else "FAUX")).astype(object)
+        for c in numbers:
+            out[c] = out[c].map(lambda v: "" if v is None or v is pd.NA or v != v else decimal_comma(float(v)))
+        if lang != "fr":
+            for c in flags:
+                out[c] = out[c].map(lambda v: "" if v is None or v is pd.NA else ("VRAI" if v else "FAUX")
+                                    ).astype(object)
     if lang == "fr":
         out = out.rename(columns={k: v for k, v in COLUMNS_FR.items() if k in out.columns})
     return out
@@ -130,6 +140,10 @@ def for_people(frame, *, lang: str = "en", excel: bool = False, band_m: float = 
 # (CSV and xlsx with ``lang="fr"``, the browser desk). Templates take ``str.format`` fields.
 NOTES = {
     "no_geometry": ("no point geometry", "pas de géométrie ponctuelle"),
+    "several_points": ("a MultiPoint of several points: give one point per row",
+                       "un MultiPoint de plusieurs points : un point par ligne"),
+    "not_a_place": ("a line or a geometry collection is not a place: give a point, or a polygon for a site",
+                    "une ligne ou une collection n'est pas un lieu : donnez un point, ou un polygone pour un site"),
     "unreadable_row": ("unreadable row", "ligne illisible"),
     "too_many_fields": ("line {line}: {fields} fields where the header has {header}",
                         "ligne {line} : {fields} champs alors que l'en-tête en a {header}"),

@@ -213,5 +213,9 @@ def test_vector_input_streams_and_handles_non_points(tmp_path, checker):
     check_file(src, out, checker, progress=False, chunk_rows=3)
     res = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(res["id"]) == ["p", "poly", "none", "q"]
-    assert list(res["qpv_status"]) == ["in_qpv", "no_coordinates", "no_coordinates", "outside"]
+    # the polygon is a project site, checked as ``check --site`` checks it; every chunk has the
+    # site columns, empty for the points (the second chunk holds no polygon)
+    box = checker.check_site(shapely.box(2.2, 50.7, 2.21, 50.71), crs="EPSG:4326")
+    assert list(res["qpv_status"]) == ["in_qpv", box["status"], "no_coordinates", "outside"]
+    assert [float(v) if v else None for v in res["site_area_m2"]] == [None, box["area_m2"], None, None]
     assert res["n"].tolist()[:2] == ["1.5", ""]

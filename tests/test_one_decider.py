@@ -363,3 +363,121 @@ def test_wkt_typed_as_a_place():
     assert [is_wkt(t) for t in ("multipolygon(((0 0,1 0,1 1,0 0)))", "GEOMETRYCOLLECTION EMPTY",
                                 "Mairie (annexe)", "Point de vente (ZA)", "POLYGONE (x)")] == [
         True, True, False, False, False]
+
+
+# ------------------------------------------------------------------------ files of sites
+SITE = "data/examples/site-capso.geojson"
+
+
+def _site_layer():
+    """Rows of every kind a planner's layer may hold, in Lambert-93: sites in a QPV, far from
+    every quartier, out of the covered area and in two parts; a point, a QGIS MultiPoint of one
+    point, a MultiPoint of two, a line, an empty point and no geometry."""
+    site = gpd.read_file(SITE).geometry.iloc[0]
+    far = shapely.Point(2.05, 50.60).buffer(0.001)
+    rows = {"capso": site, "loin": far, "lille": shapely.from_wkt(LILLE_SITE),
+            "deux": shapely.MultiPolygon([site, far]),
+            "point": shapely.Point(IN_QN06237M), "mpoint": shapely.MultiPoint([IN_QN06237M]),
+            "mpoints": shapely.MultiPoint([IN_QN06237M, (2.05, 50.6)]),
+            "ligne": shapely.LineString([IN_QN06237M, (2.05, 50.6)]), "vide": shapely.Point(), "rien": None}
+    return gpd.GeoDataFrame({"nom": list(rows)}, geometry=list(rows.values()), crs="EPSG:4326").to_crs("EPSG:2154")
+
+
+def _number(text: str):
+    return float(text) if text else None
+
+
+def test_a_file_of_sites_is_checked_site_by_site_as_check_site(tmp_path, checker):
+    """A layer of project sites (polygons) came back "no point geometry" on every row: each site
+    is now checked by the decider of ``check --site``, and its points as points."""
+    layer = _site_layer()
+    layer.to_file(tmp_path / "sites.gpkg", engine="pyogrio")
+    summary = check_file(tmp_path / "sites.gpkg", tmp_path / "o.csv", checker, progress=False)
+    out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False, dtype=str).set_index("nom")
+    wgs = layer.to_crs("EPSG:4326").set_index("nom").geometry
+    for name in ("capso", "loin", "lille", "deux"):
+        want = checker.check_site(wgs[name], crs="EPSG:4326")
+        got = out.loc[name]
+        assert got["qpv_status"] == want["status"], name
+        assert got["qpv_eligible"] == {True: "true", False: "false", None: ""}[want["eligible"]]
+        assert got["qpv_code"] == (want["code_qp"] or "")
+        assert _number(got["qpv_distance_m"]) == want["distance_m"]
+        assert [(c, float(d)) for c, d in (q.split(":") for q in got["qpv_quartiers"].split(";") if q)] == [
+            (q["code_qp"], q["distance_m"]) for q in want["quartiers"]]
+        assert _number(got["site_area_m2"]) == want["area_m2"]
+        for prefix, key in (("site_qpv", "in_qpv"), ("site_zone", "in_eligible_zone")):
+            part = want[key]
+            assert _number(got[f"{prefix}_area_m2"]) == part["area_m2"]
+            for what in ("any_part", "centroid", "whole"):
+                assert got[f"{prefix}_{what}"] == {True: "true", False: "false", None: ""}[part[what]], (name, what)
+    assert out.loc["capso", "qpv_status"] == "in_qpv" and out.loc["loin", "qpv_status"] == "outside"
+    assert out.loc["lille", "qpv_status"] == "not_covered" and out.loc["lille", "qpv_eligible"] == ""
+    # the points of the same file are points, a QGIS MultiPoint of one point too
+    for name in ("point", "mpoint"):
+        assert out.loc[name, "qpv_status"] == checker.check_point(*IN_QN06237M)["status"] == "in_qpv"
+        assert out.loc[name, "site_area_m2"] == "" and out.loc[name, "site_qpv_any_part"] == ""
+    # what gives no place says why, and nothing is lost
+    assert (out.loc[["mpoints", "ligne", "vide", "rien"], "qpv_status"] == "no_coordinates").all()
+    assert "one point per row" in out.loc["mpoints", "qpv_note"]
+    assert "polygon for a site" in out.loc["ligne", "qpv_note"]
+    assert out.loc["vide", "qpv_note"] == out.loc["rien", "qpv_note"] == "no point geometry"
+    assert summary["rows"] == len(layer) == len(out)
+    # the same sites from GeoParquet and from the notebook call
+    layer.to_parquet(tmp_path / "sites.parquet")
+    check_file(tmp_path / "sites.parquet", tmp_path / "p.csv", checker, progress=False)
+    assert pd.read_csv(tmp_path / "p.csv", keep_default_na=False, dtype=str).set_index("nom").equals(out)
+    import qpvgeo
+
+    nb = qpvgeo.check(layer, perimeters=checker)
+    assert nb["qpv_status"].tolist() == out["qpv_status"].tolist()
+    assert nb["site_area_m2"].fillna(-1).tolist() == [float(v) if v else -1 for v in out["site_area_m2"]]
+
+
+def test_a_file_of_sites_keeps_its_polygons_and_speaks_french(tmp_path, checker):
+    import openpyxl
+    import pyogrio
+
+    layer = _site_layer()
+    layer.to_file(tmp_path / "sites.gpkg", engine="pyogrio")
+    check_file(tmp_path / "sites.gpkg", tmp_path / "o.gpkg", checker, progress=False)
+    info = pyogrio.read_info(tmp_path / "o.gpkg")
+    assert info["geometry_type"] == "Unknown"  # polygons, multipolygons and points in one layer
+    assert dict(zip(info["fields"], info["dtypes"]))["site_qpv_any_part"] == "bool"
+    back = gpd.read_file(tmp_path / "o.gpkg").set_index("nom")
+    wgs = layer.to_crs("EPSG:4326").set_index("nom").geometry
+    for name in ("capso", "deux", "point"):
+        assert back.geometry[name].geom_type == wgs[name].geom_type
+        assert back.geometry[name].equals_exact(wgs[name], tolerance=1e-9), name
+    assert back.loc["capso", "site_area_m2"] == checker.check_site(wgs["capso"], crs="EPSG:4326")["area_m2"]
+    # French, for people: a spreadsheet with real booleans and numbers, French column names
+    check_file(tmp_path / "sites.gpkg", tmp_path / "o.xlsx", checker, progress=False, lang="fr")
+    ws = openpyxl.load_workbook(tmp_path / "o.xlsx")["resultats"]
+    rows = list(ws.values)
+    head = rows[0]
+    capso = dict(zip(head, rows[1 + list(layer["nom"]).index("capso")]))
+    assert capso["statut"] == "dans un QPV" and capso["site_en_qpv_une_partie"] is True
+    assert capso["site_en_qpv_entier"] is False and isinstance(capso["surface_site_m2"], float)
+    lille = dict(zip(head, rows[1 + list(layer["nom"]).index("lille")]))
+    assert lille["site_en_qpv_une_partie"] is None and lille["eligible"] is None  # no data is not a no
+    check_file(tmp_path / "sites.gpkg", tmp_path / "o.csv", checker, progress=False, lang="fr")
+    fr = pd.read_csv(tmp_path / "o.csv", keep_default_na=False, dtype=str).set_index("nom")
+    assert fr.loc["capso", "site_en_qpv_une_partie"] == "oui" and fr.loc["capso", "site_en_qpv_entier"] == "non"
+    assert "," in fr.loc["capso", "surface_site_m2"]  # a decimal comma
+    assert fr.loc["mpoints", "remarque"] == "un MultiPoint de plusieurs points : un point par ligne"
+
+
+def test_notebook_check_takes_one_place_text_and_gaps():
+    """``qpvgeo.check(lon=…, lat=…)`` crashed on a single pair, on text and on missing values."""
+    import qpvgeo
+
+    one = qpvgeo.check(lon=IN_QN06237M[0], lat=IN_QN06237M[1])
+    assert one["qpv_status"].tolist() == ["in_qpv"]
+    many = qpvgeo.check(lon=["2,26006", "abc", None, np.nan], lat=["50,75359", "50.7", "50.7", 50.7])
+    assert many["qpv_status"].tolist() == ["in_qpv", "invalid_coordinates", "no_coordinates", "no_coordinates"]
+    assert many["qpv_note"][1] == "not a number: lon 'abc'"
+    assert many.geometry[0].equals(shapely.Point(IN_QN06237M)) and many.geometry[1:].isna().all()
+    projected = qpvgeo.check(lon=[650100], lat=[7072300], crs="EPSG:2154")
+    assert projected["qpv_status"].tolist() == qpvgeo.check(lon=[projected.geometry[0].x],
+                                                             lat=[projected.geometry[0].y])["qpv_status"].tolist()
+    empty = qpvgeo.check(gpd.GeoDataFrame({"n": [1]}, geometry=[shapely.Point()], crs="EPSG:4326"))
+    assert empty["qpv_status"].tolist() == ["no_coordinates"]
