@@ -202,6 +202,9 @@ class Chunk:
 
 # what a row's geometry is (Chunk.shape): a point (or a MultiPoint of one), or why it gives none
 SHAPE_POINT, SHAPE_NONE, SHAPE_POINTS, SHAPE_LINE, SHAPE_SITE, SHAPE_OTHER = range(6)
+# a file that may hold sites (a few ms each) is read in chunks of at most this many rows: the
+# progress bar moves, and the chunk workers share the sites
+SITE_CHUNK_ROWS = 500
 # the layer geometry types (GDAL's names, GeoParquet's) whose rows may be polygons: sites
 _SITE_LAYER_TYPES = ("polygon", "multipolygon", "unknown", "geometry", "geometrycollection")
 
@@ -216,12 +219,13 @@ def may_hold_sites(geometry_types) -> bool:
     return not names or any(str(n).split(" ")[0].lower() in _SITE_LAYER_TYPES for n in names)
 
 
-def located(frame: pd.DataFrame, geoms: np.ndarray, to_wgs84=None, *, site_columns: bool = False) -> Chunk:
+def located(frame: pd.DataFrame, geoms: np.ndarray, to_wgs84=None, *, site_columns: bool | None = None) -> Chunk:
     """The chunk of rows ``frame`` whose geometries are ``geoms`` (shapely; in the CRS that
     ``to_wgs84``, a pyproj transformer, takes to WGS84; None: already WGS84): a point, or a
     MultiPoint of one point (as QGIS layers often are), gives its lon/lat; a polygon or
     multipolygon is a site (its outline in WGS84); any other geometry, none or an empty one
-    gives no point, and :attr:`Chunk.shape` says why."""
+    gives no point, and :attr:`Chunk.shape` says why. ``site_columns``: whether the site columns
+    are written (a file's layer decides it, the same for every chunk; None: when a row is a site)."""
     import shapely
 
     geoms = np.asarray(geoms, dtype=object)
@@ -244,7 +248,8 @@ def located(frame: pd.DataFrame, geoms: np.ndarray, to_wgs84=None, *, site_colum
             geoms[site], lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
     if to_wgs84 is not None and is_point.any():
         x[is_point], y[is_point] = to_wgs84.transform(x[is_point], y[is_point])
-    return Chunk(frame, x, y, shape=shape, sites=sites, site_columns=site_columns or sites is not None)
+    return Chunk(frame, x, y, shape=shape, sites=sites,
+                 site_columns=sites is not None if site_columns is None else site_columns)
 
 
 class MalformedCsv(Exception):
@@ -700,7 +705,7 @@ def _parquet_rows(p: Path, chunk_rows: int) -> Iterator[Chunk]:
     to_wgs84 = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), WGS84, always_xy=True)
     sites = may_hold_sites(meta.get("columns", {}).get(geom_col, {}).get("geometry_types"))
     got = False
-    for batch in pf.iter_batches(batch_size=chunk_rows):
+    for batch in pf.iter_batches(batch_size=min(chunk_rows, SITE_CHUNK_ROWS) if sites else chunk_rows):
         got = True
         frame = batch.to_pandas()
         geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy())
@@ -735,13 +740,16 @@ def _vector_rows(p: Path, layer: str | None, chunk_rows: int) -> Iterator[Chunk]
         geom_col = meta.get("geometry_name") or "wkb_geometry"
         sites = may_hold_sites(meta.get("geometry_type"))
         got = False
-        for batch in reader:
-            got = True
-            names = batch.schema.names
-            geoms = shapely.from_wkb(batch.column(names.index(geom_col)).to_numpy(zero_copy_only=False))
-            attrs = batch.drop_columns([geom_col]).to_pandas()
-            attrs = attrs.astype(object).where(attrs.notna(), "").astype(str)
-            yield located(attrs, geoms, to_wgs84, site_columns=sites)
+        for whole in reader:
+            step = min(chunk_rows, SITE_CHUNK_ROWS) if sites else max(1, whole.num_rows)
+            for start in range(0, whole.num_rows, step):
+                batch = whole.slice(start, step)
+                got = True
+                names = batch.schema.names
+                geoms = shapely.from_wkb(batch.column(names.index(geom_col)).to_numpy(zero_copy_only=False))
+                attrs = batch.drop_columns([geom_col]).to_pandas()
+                attrs = attrs.astype(object).where(attrs.notna(), "").astype(str)
+                yield located(attrs, geoms, to_wgs84, site_columns=sites)
         if not got:
             fields = [str(f) for f in meta.get("fields", [])]
             yield Chunk(pd.DataFrame({f: pd.Series(dtype=object) for f in fields}), np.empty(0), np.empty(0),

@@ -422,6 +422,8 @@ def test_a_file_of_sites_is_checked_site_by_site_as_check_site(tmp_path, checker
     assert "polygon for a site" in out.loc["ligne", "qpv_note"]
     assert out.loc["vide", "qpv_note"] == out.loc["rien", "qpv_note"] == "no point geometry"
     assert summary["rows"] == len(layer) == len(out)
+    check_file(tmp_path / "sites.gpkg", tmp_path / "c.csv", checker, progress=False, chunk_rows=3)
+    assert pd.read_csv(tmp_path / "c.csv", keep_default_na=False, dtype=str).set_index("nom").equals(out)
     # the same sites from GeoParquet and from the notebook call
     layer.to_parquet(tmp_path / "sites.parquet")
     check_file(tmp_path / "sites.parquet", tmp_path / "p.csv", checker, progress=False)
