@@ -201,7 +201,7 @@ class Chunk:
 
 
 # what a row's geometry is (Chunk.shape): a point (or a MultiPoint of one), or why it gives none
-SHAPE_POINT, SHAPE_NONE, SHAPE_POINTS, SHAPE_LINE, SHAPE_SITE, SHAPE_OTHER = range(6)
+SHAPE_POINT, SHAPE_NONE, SHAPE_POINTS, SHAPE_LINE, SHAPE_SITE, SHAPE_OTHER, SHAPE_UNREADABLE = range(7)
 # a file that may hold sites (a few ms each) is read in chunks of at most this many rows: the
 # progress bar moves, and the chunk workers share the sites
 SITE_CHUNK_ROWS = 500
@@ -250,6 +250,53 @@ def located(frame: pd.DataFrame, geoms: np.ndarray, to_wgs84=None, *, site_colum
         x[is_point], y[is_point] = to_wgs84.transform(x[is_point], y[is_point])
     return Chunk(frame, x, y, shape=shape, sites=sites,
                  site_columns=sites is not None if site_columns is None else site_columns)
+
+
+# a place written in one cell: WKT or EWKT, GeoJSON, or a pair of numbers (the pairs of crs.parse_point)
+_WKT_START = r"^\s*(?:srid\s*=\s*\d+\s*;\s*)?(?:multi)?(?:point|linestring|polygon)\b|^\s*geometrycollection\b"
+_SRID = r"^\s*srid\s*=\s*(\d+)\s*;\s*"
+
+
+def geometries_of_text(values: pd.Series, *, lat_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(shapely geometries, written) of a column of places written as text: WKT or EWKT
+    (``POINT (2.26 50.75)``, ``SRID=2154;POLYGON ((…))``), GeoJSON, or a pair of numbers as
+    :func:`qpvgeo.crs.parse_point` reads one (``2.26, 50.75``; with ``lat_first``, ``50.75, 2.26``,
+    as Opendatasoft's ``geo_point_2d``). A geometry is None where a cell is empty (``written``
+    False) or is none of these (``written`` True)."""
+    import shapely
+
+    from .crs import _NUM, _PAIR_SEPARATORS
+
+    text = values.astype(str).str.strip()
+    written = (text != "").to_numpy()
+    geoms = np.full(len(text), None, dtype=object)
+    geojson = text.str.startswith("{").to_numpy()
+    wkt = text.str.contains(_WKT_START, case=False, regex=True).to_numpy()
+    if geojson.any():
+        geoms[geojson] = shapely.from_geojson(text[geojson].to_numpy(dtype=object), on_invalid="ignore")
+    if wkt.any():
+        plain = text[wkt].str.replace(_SRID, "", case=False, regex=True)
+        geoms[wkt] = shapely.from_wkt(plain.to_numpy(dtype=object), on_invalid="ignore")
+    rest = written & ~geojson & ~wkt
+    for sep in _PAIR_SEPARATORS:
+        if not rest.any():
+            break
+        num = r"[-+]?\d+(?:\.\d+)?" if sep == "," else _NUM  # as crs.parse_point: "1,2,3" is no pair
+        got = text[rest].str.extract(rf"^({num})\s*{re.escape(sep)}\s*({num})$")
+        ok = got[0].notna().to_numpy()
+        if ok.any():
+            a = got[0][ok].str.replace(",", ".").astype(float).to_numpy()
+            b = got[1][ok].str.replace(",", ".").astype(float).to_numpy()
+            at = np.flatnonzero(rest)[ok]
+            geoms[at] = shapely.points(*((b, a) if lat_first else (a, b)))
+            rest[at] = False
+    return geoms, written
+
+
+def srid_of_text(values: pd.Series) -> int | None:
+    """The SRID of EWKT cells (``SRID=2154;POINT (…)``) when they all give the same, else None."""
+    found = values.astype(str).str.extract(_SRID, flags=re.IGNORECASE)[0].dropna().unique()
+    return int(found[0]) if len(found) == 1 else None
 
 
 class MalformedCsv(Exception):

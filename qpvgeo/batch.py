@@ -63,13 +63,20 @@ def check_table(
     geocoder=None,
     lonlat: tuple[np.ndarray, np.ndarray] | None = None,
     geometries: np.ndarray | None = None,
+    geometry_col: str | None = None,
+    geometry_lat_first: bool = False,
+    geometry_sites: bool | None = None,
     lang: str = "en",
 ) -> pd.DataFrame:
     """The rows of ``table`` with the result columns added (a new frame; same order, same length).
 
     Coordinates come from ``geometries`` (shapely, WGS84: points, MultiPoints of one point, and
     polygons checked as sites, with the :data:`SITE_COLUMNS`), from ``lonlat`` (WGS84 arrays),
-    from ``lon_col``/``lat_col`` (WGS84, or x/y in ``crs``), or from ``address_cols`` geocoded
+    from ``lon_col``/``lat_col`` (WGS84, or x/y in ``crs``), from ``geometry_col``, a column of
+    places written in one cell (WKT, GeoJSON, or pairs of numbers, ``lat, lon`` with
+    ``geometry_lat_first``; in WGS84 or ``crs``; its polygons are sites, with the site columns
+    when ``geometry_sites``, None: when a row is a site; see
+    :func:`qpvgeo.columns.read_geometry_column`), or from ``address_cols`` geocoded
     with the BAN (``geocoder``: a :class:`qpvgeo.geocode.BanClient`). ``lang``: the language of
     the notes (``"fr"`` for a table for French readers; the statuses stay codes, see
     :func:`qpvgeo.present.for_people`).
@@ -85,7 +92,8 @@ def check_table(
     """
     return check_table_points(table, checker, lon_col=lon_col, lat_col=lat_col, crs=crs, address_cols=address_cols,
                               citycode_col=citycode_col, postcode_col=postcode_col, geocoder=geocoder,
-                              lonlat=lonlat, geometries=geometries, lang=lang)[0]
+                              lonlat=lonlat, geometries=geometries, geometry_col=geometry_col,
+                              geometry_lat_first=geometry_lat_first, geometry_sites=geometry_sites, lang=lang)[0]
 
 
 def check_table_points(table: pd.DataFrame, checker: Checker, *, lonlat=None, geometries=None,
@@ -98,13 +106,16 @@ def check_table_points(table: pd.DataFrame, checker: Checker, *, lonlat=None, ge
 
 
 def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_col=None, crs=None,
-                 address_cols=None, citycode_col=None, postcode_col=None, geocoder=None, lang="en"):
+                 address_cols=None, citycode_col=None, postcode_col=None, geocoder=None, geometry_col=None,
+                 geometry_lat_first=False, geometry_sites=None, lang="en"):
     """(result frame, lon, lat, counts, sites) of one chunk: the decision for every row, in order,
     where it was checked (WGS84; a site's centroid), the rows per status and per quartier (placed
     rows) of the summary, and the sites' polygons (None, or None for the rows that are not sites). Statuses are integers
     (:data:`VOCABULARY`) until the columns are made; the result columns are Arrow text, written
     as they are. Notes are in ``lang`` (:data:`qpvgeo.present.NOTES`)."""
     table = chunk.frame
+    if geometry_col is not None and chunk.lon is None:
+        chunk = _located_by_text(chunk, geometry_col, crs, geometry_lat_first, geometry_sites)
     _tables.check_columns_free(table.columns, RESULT_COLUMNS + (SITE_COLUMNS if chunk.site_columns else []),
                                path_name="the input")
     n = len(table)
@@ -118,10 +129,16 @@ def _check_chunk(chunk: _tables.Chunk, checker: Checker, *, lon_col=None, lat_co
         lon, lat = chunk.lon.copy(), chunk.lat.copy()
         shape = chunk.shape if chunk.shape is not None else np.zeros(n, dtype=np.int8)
         site = shape == _tables.SHAPE_SITE
-        missing = (np.isnan(lon) | np.isnan(lat)) & ~site
+        unread = shape == _tables.SHAPE_UNREADABLE
+        missing = (np.isnan(lon) | np.isnan(lat)) & ~site & ~unread
         status[missing] = _V["no_coordinates"]
         for code, key in _NO_POINT.items():
             note[missing & (shape == code)] = _note(key, lang)
+        if unread.any():
+            status[unread] = _V["invalid_coordinates"]
+            quote = "« {} »" if lang == "fr" else "{!r}"
+            note[unread] = [_note("not_a_place_text", lang, value=quote.format(v[:80]))
+                            for v in table[geometry_col].astype(str).to_numpy()[unread]]
         _check_range(lon, lat, status, note, lang)
     elif lon_col and lat_col:
         for c in (lon_col, lat_col):
@@ -214,6 +231,23 @@ _NO_POINT = {_tables.SHAPE_NONE: "no_geometry", _tables.SHAPE_POINTS: "several_p
              _tables.SHAPE_LINE: "not_a_place", _tables.SHAPE_OTHER: "not_a_place"}
 """The note of a row whose geometry gives no point, by its shape (:data:`qpvgeo._tables.SHAPE_SITE`
 rows are sites)."""
+
+
+def _located_by_text(chunk: _tables.Chunk, name: str, crs, lat_first: bool, sites) -> _tables.Chunk:
+    """``chunk`` with the places of its column ``name`` (WKT, GeoJSON or pairs, in ``crs`` or
+    WGS84): points, sites, and the cells that are no place (:data:`qpvgeo._tables.SHAPE_UNREADABLE`)."""
+    import dataclasses
+
+    if name not in chunk.frame.columns:
+        raise InputError(f"column {name!r} is not in the file; its columns are {list(chunk.frame.columns)}",
+                         fr=f"la colonne « {name} » n'est pas dans le fichier ; ses colonnes sont "
+                            f"{', '.join(map(str, chunk.frame.columns))}")
+    geoms, written = _tables.geometries_of_text(chunk.frame[name], lat_first=lat_first)
+    to_wgs84 = pyproj.Transformer.from_crs(parse_crs(crs), WGS84, always_xy=True) if crs else None
+    got = _tables.located(chunk.frame, geoms, to_wgs84, site_columns=sites)
+    got.shape[written & np.equal(geoms, None)] = _tables.SHAPE_UNREADABLE
+    return dataclasses.replace(chunk, lon=got.lon, lat=got.lat, shape=got.shape, sites=got.sites,
+                               site_columns=got.site_columns)
 
 
 def _check_sites(geoms, rows, checker: Checker, status, row, dist, lon, lat):
@@ -365,18 +399,31 @@ def _prepare(in_path, options: dict, *, layer, sheet=None, settings=None):
     header = fmt.header if fmt is not None else (_tables.sheet_header(path, sheet)[1] if ext in _tables.SHEET_EXT
                                                  else None)
     located = None
-    if header is not None and not (options.get("lon_col") or options.get("lat_col") or options.get("address_cols")):
+    ways = [w for w, keys in (("--lon-col/--lat-col", ("lon_col", "lat_col")), ("--geometry-col", ("geometry_col",)),
+                              ("--address-cols", ("address_cols",))) if any(options.get(k) for k in keys)]
+    if len(ways) > 1:
+        raise InputError(f"say where the locations are in one way: {' or '.join(ways)}, not both",
+                         fr=f"indiquez les lieux d'une seule façon : {' ou '.join(ways)}, pas les deux")
+    given = options.get("lon_col") or options.get("lat_col") or options.get("address_cols")
+    if header is not None and (options.get("geometry_col") or not given):
         try:
             first = next(iter(_tables.iter_chunks(path, chunk_rows=2000, csv_format=fmt, sheet=sheet)))
         except _tables.MalformedCsv:
             first = next(iter(_tables.iter_chunks(path, chunk_rows=2000, csv_format=fmt, robust=True)))
-        found = columns.find_locations(header, first.frame)
+        if options.get("geometry_col"):  # named: how its cells read, from its first rows
+            name = options["geometry_col"]
+            if name not in header:
+                raise InputError(f"column {name!r} is not in the file; its columns are {list(header)}")
+            found = columns.read_geometry_column(name, first.frame, crs=options.get("crs"))
+            found.pop("polygons")
+        else:
+            found = columns.find_locations(header, first.frame)
         located = {"how": found.pop("how"), **found}
         options.update({k: v for k, v in found.items() if v is not None})
         log.info("%s: %s", path.name, located["how"])
     if header is not None:
-        _tables.check_columns_free(header, RESULT_COLUMNS + GEOCODE_COLUMNS if options.get("address_cols")
-                                   else RESULT_COLUMNS, path_name=path.name)
+        _tables.check_columns_free(header, RESULT_COLUMNS + (GEOCODE_COLUMNS if options.get("address_cols") else [])
+                                   + (SITE_COLUMNS if options.get("geometry_sites") else []), path_name=path.name)
     if options.get("crs"):
         parse_crs(options["crs"])  # an unknown CRS is a one-line error before any work
     if options.get("address_cols") and options.get("geocoder") is None:

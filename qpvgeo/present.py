@@ -142,6 +142,8 @@ NOTES = {
     "no_geometry": ("no point geometry", "pas de géométrie ponctuelle"),
     "several_points": ("a MultiPoint of several points: give one point per row",
                        "un MultiPoint de plusieurs points : un point par ligne"),
+    "not_a_place_text": ("not a place: {value} (give WKT, GeoJSON or a pair of numbers such as 2.26, 50.75)",
+                         "pas un lieu : {value} (donnez du WKT, du GeoJSON ou une paire de nombres comme 2.26, 50.75)"),
     "not_a_place": ("a line or a geometry collection is not a place: give a point, or a polygon for a site",
                     "une ligne ou une collection n'est pas un lieu : donnez un point, ou un polygone pour un site"),
     "unreadable_row": ("unreadable row", "ligne illisible"),
@@ -292,11 +294,16 @@ def rule_fr(rule: dict) -> str:
 
 def located_fr(located: dict) -> str:
     """:func:`qpvgeo.columns.find_locations`' sentence in French, from its columns and CRS."""
+    crs = located.get("crs")
+    how = "en degrés (WGS84)" if not crs else (
+        f"x/y projetés en {'Lambert-93 ' if crs == 'EPSG:2154' else ''}({crs}), reconnus d'après leurs valeurs")
     if located.get("lon_col"):
-        crs = located.get("crs")
-        how = "en degrés (WGS84)" if not crs else (
-            f"x/y projetés en {'Lambert-93 ' if crs == 'EPSG:2154' else ''}({crs}), reconnus d'après leurs valeurs")
         return f"coordonnées des colonnes « {located['lon_col']} » et « {located['lat_col']} », {how}"
+    if located.get("geometry_col"):
+        kind = "WKT ou GeoJSON" if located.get("geometry_sites") else (
+            "paires de nombres" + (", latitude d'abord" if located.get("geometry_lat_first") else ""))
+        where = "en degrés (WGS84)" if not crs else f"en {'Lambert-93 ' if crs == 'EPSG:2154' else ''}({crs})"
+        return f"lieux de la colonne « {located['geometry_col']} » ({kind}), {where}"
     cols = ", ".join(f"« {c} »" for c in located.get("address_cols") or [])
     city = located.get("citycode_col")
     return f"adresses des colonnes {cols}, géocodées avec la BAN" + (f" (code commune de « {city} »)" if city else "")

@@ -483,3 +483,95 @@ def test_notebook_check_takes_one_place_text_and_gaps():
                                                              lat=[projected.geometry[0].y])["qpv_status"].tolist()
     empty = qpvgeo.check(gpd.GeoDataFrame({"n": [1]}, geometry=[shapely.Point()], crs="EPSG:4326"))
     assert empty["qpv_status"].tolist() == ["no_coordinates"]
+
+
+# ------------------------------------------------------------------------ places written in one cell
+def test_a_wkt_column_answers_as_the_same_layer_does(tmp_path, checker):
+    """A QGIS CSV export (a WKT column, here in Lambert-93 without its CRS) and an xlsx of the
+    same places gave "cannot tell where the locations are": they now answer row for row as the
+    GeoPackage of the same layer, sites included."""
+    import openpyxl
+
+    layer = _site_layer()
+    layer.to_file(tmp_path / "sites.gpkg", engine="pyogrio")
+    check_file(tmp_path / "sites.gpkg", tmp_path / "g.csv", checker, progress=False)
+    want = pd.read_csv(tmp_path / "g.csv", keep_default_na=False, dtype=str).set_index("nom")
+    wkt = [shapely.to_wkt(g, rounding_precision=-1) if g is not None else "" for g in layer.geometry]
+    pd.DataFrame({"WKT": wkt, "nom": layer["nom"]}).to_csv(tmp_path / "qgis.csv", index=False)
+    summary = check_file(tmp_path / "qgis.csv", tmp_path / "w.csv", checker, progress=False)
+    assert summary["located_by"]["geometry_col"] == "WKT" and summary["located_by"]["crs"] == "EPSG:2154"
+    got = pd.read_csv(tmp_path / "w.csv", keep_default_na=False, dtype=str).set_index("nom").drop(columns="WKT")
+    assert got.equals(want)
+    # the same in a spreadsheet
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["nom", "geometrie"])
+    for name, text in zip(layer["nom"], wkt):
+        ws.append([name, text or None])
+    wb.save(tmp_path / "sites.xlsx")
+    check_file(tmp_path / "sites.xlsx", tmp_path / "x.csv", checker, progress=False)
+    assert pd.read_csv(tmp_path / "x.csv", keep_default_na=False, dtype=str).set_index("nom").drop(
+        columns="geometrie").equals(want)
+
+
+def test_opendatasoft_geo_point_and_geo_shape_columns(tmp_path, checker):
+    """Opendatasoft's exports (many French portals) write "Geo Point" as "lat, lon" and "Geo
+    Shape" as GeoJSON: points are read from the pair, latitude first; polygons as sites."""
+    places = [IN_QN06237M, (2.2601, 50.7565), (2.05, 50.60), (3.06, 50.63)]
+    points = [checker.check_point(x, y)["status"] for x, y in places]
+    src = tmp_path / "ods.csv"
+    pd.DataFrame({"nom": ["a", "b", "c", "d"], "Geo Point": [f"{y}, {x}" for x, y in places],
+                  "Geo Shape": [json.dumps({"type": "Point", "coordinates": [x, y]}) for x, y in places]}
+                 ).to_csv(src, sep=";", index=False)
+    summary = check_file(src, tmp_path / "o.csv", checker, progress=False)
+    assert summary["located_by"]["geometry_col"] == "Geo Point" and summary["located_by"]["geometry_lat_first"]
+    out = pd.read_csv(tmp_path / "o.csv", sep=";", keep_default_na=False, dtype=str)
+    assert out["qpv_status"].tolist() == points and "site_area_m2" not in out
+    # a dataset of shapes: its polygons are the sites, not their centres
+    site = gpd.read_file(SITE).geometry.iloc[0]
+    shapes = pd.DataFrame({"nom": ["parc"], "Geo Point": [f"{site.centroid.y}, {site.centroid.x}"],
+                           "Geo Shape": [shapely.to_geojson(site)]})
+    shapes.to_csv(tmp_path / "shapes.csv", sep=";", index=False)
+    check_file(tmp_path / "shapes.csv", tmp_path / "s.csv", checker, progress=False)
+    row = pd.read_csv(tmp_path / "s.csv", sep=";", keep_default_na=False, dtype=str).iloc[0]
+    whole = checker.check_site(site, crs="EPSG:4326")
+    assert row["qpv_status"] == whole["status"] == "in_qpv" and float(row["site_area_m2"]) == whole["area_m2"]
+    assert checker.check_point(site.centroid.x, site.centroid.y)["status"] != "in_qpv"  # the centre is not
+
+
+def test_a_geometry_column_named_with_its_crs_and_cells_that_are_no_place(tmp_path, checker):
+    src = tmp_path / "t.csv"
+    pd.DataFrame({"id": [1, 2, 3, 4, 5], "lieu": ["SRID=2154;POINT (650100 7072300)", "", "n'importe quoi",
+                                                   "POINT (2.26006 50.75359)", "POINT (bad"]}).to_csv(src, index=False)
+    res = run("--lang", "fr", "check-file", src, "-o", tmp_path / "o.csv", "--geometry-col", "lieu", "--crs",
+              "EPSG:2154")
+    assert res.exit_code == 0, res.output
+    assert "lieux de la colonne « lieu »" in res.output and "(EPSG:2154)" in res.output
+    out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False, dtype=str)
+    assert out["statut"][0] == status_fr(checker.check_point(*_l93(650100, 7072300))["status"])
+    assert out["remarque"][2] == ("pas un lieu : « n'importe quoi » (donnez du WKT, du GeoJSON ou une paire de "
+                                  "nombres comme 2.26, 50.75)")
+    english = check_file(src, tmp_path / "e.csv", checker, progress=False, geometry_col="lieu", crs="EPSG:2154",
+                         lang="en")
+    e = pd.read_csv(tmp_path / "e.csv", keep_default_na=False, dtype=str)
+    assert e["qpv_status"].tolist()[:3] == [checker.check_point(*_l93(650100, 7072300))["status"], "no_coordinates",
+                                            "invalid_coordinates"]
+    assert e["qpv_status"][4] == "invalid_coordinates" and "'POINT (bad'" in e["qpv_note"][4]
+    # degrees in a column said to be Lambert-93: not a place in the territory, never a "no"
+    assert e["qpv_status"][3] not in status.DECIDED
+    assert english["rows"] == 5
+    one_line_error(run("check-file", src, "-o", tmp_path / "x.csv", "--geometry-col", "nope"), "nope")
+    one_line_error(run("check-file", src, "-o", tmp_path / "x.csv", "--geometry-col", "lieu", "--lon-col", "id",
+                       "--lat-col", "id"), "in one way", "--geometry-col")
+
+
+def status_fr(code):
+    from qpvgeo.present import status_fr as words
+
+    return words(code)
+
+
+def _l93(x, y):
+    import pyproj
+
+    return pyproj.Transformer.from_crs(2154, 4326, always_xy=True).transform(x, y)

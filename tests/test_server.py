@@ -461,6 +461,24 @@ def test_the_page_in_headless_chromium_with_no_network(live, tmp_path):
             page.click("#download")
         got = pd.read_csv(dl.value.path(), sep=";", dtype=str, keep_default_na=False, encoding="utf-8-sig")
         assert len(got) == 7 and got["statut"].iloc[0] == "dans un QPV"  # French, for French Excel
+        # a layer of parcels (polygons, in Lambert-93): each one checked as a site, in a spreadsheet
+        import geopandas as gpd
+        import openpyxl
+
+        parcels = gpd.read_file(REPO / "data/examples/site-capso.geojson").to_crs("EPSG:2154")
+        parcels.to_file(tmp_path / "parcelles.gpkg", engine="pyogrio")
+        page.set_input_files("#table-file", str(tmp_path / "parcelles.gpkg"))
+        page.select_option("#output_format", "xlsx")
+        page.click("#file-form button[type=submit]")
+        expect(page.locator("#file-result")).to_have_attribute("data-rows", "1", timeout=20000)
+        with page.expect_download() as dl:
+            page.click("#download")
+        assert dl.value.suggested_filename.endswith(".xlsx")
+        dl.value.save_as(tmp_path / "parcelles.xlsx")
+        rows = list(openpyxl.load_workbook(tmp_path / "parcelles.xlsx")["resultats"].values)
+        parcel = dict(zip(rows[0], rows[1]))
+        assert parcel["statut"] == "dans un QPV" and parcel["site_en_qpv_une_partie"] is True
+        assert parcel["surface_site_m2"] == live_checker_area(parcels)
         # a site drawn on the map
         page.click("#site-box summary")
         page.click("#draw")
@@ -484,3 +502,11 @@ def test_the_page_in_headless_chromium_with_no_network(live, tmp_path):
     if os.environ.get("QPVGEO_KEEP_SHOTS"):  # to look at them: QPVGEO_KEEP_SHOTS=DIR
         for shot in ("answer.png", "site.png", "phone.png", "fiche.pdf"):
             shutil.copy(tmp_path / shot, Path(os.environ["QPVGEO_KEEP_SHOTS"]) / shot)
+
+
+def live_checker_area(layer) -> float:
+    """The ground area ``check --site`` gives the first site of ``layer``."""
+    from qpvgeo.eligibility import Checker
+    from qpvgeo.perimeters import load_perimeters
+
+    return Checker(load_perimeters()).check_site(layer.iloc[[0]])["area_m2"]

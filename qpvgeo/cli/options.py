@@ -97,24 +97,27 @@ class Locations:
     postcode_col: str | None = None
     layer: str | None = None
     sheet: str | None = None
+    geometry_col: str | None = None
 
     def batch_options(self) -> dict:
         """Keyword arguments of :func:`qpvgeo.batch.check_file` / ``check_rows``."""
         return {"lon_col": self.lon_col, "lat_col": self.lat_col, "crs": self.crs,
                 "address_cols": self.address_cols, "citycode_col": self.citycode_col,
-                "postcode_col": self.postcode_col, "layer": self.layer, "sheet": self.sheet}
+                "postcode_col": self.postcode_col, "layer": self.layer, "sheet": self.sheet,
+                **({"geometry_col": self.geometry_col} if self.geometry_col else {})}
 
 
 def location_options(f):
-    """--lon-col, --lat-col, --crs, --address-cols, --citycode-col, --postcode-col, --input-layer,
-    --sheet → ``locations`` (a :class:`Locations`). Without them, the columns are recognised."""
-    def build(lon_col, lat_col, crs, address_cols, citycode_col, postcode_col, input_layer, sheet):
+    """--lon-col, --lat-col, --geometry-col, --crs, --address-cols, --citycode-col, --postcode-col,
+    --input-layer, --sheet → ``locations`` (a :class:`Locations`). Without them, the columns are
+    recognised."""
+    def build(lon_col, lat_col, geometry_col, crs, address_cols, citycode_col, postcode_col, input_layer, sheet):
         cols = [c.strip() for c in address_cols.split(",") if c.strip()] if address_cols else None
         return {"locations": Locations(lon_col, lat_col, crs, cols, citycode_col, postcode_col, input_layer,
-                                       sheet)}
+                                       sheet, geometry_col)}
 
-    f = _wrap(f, build, ("lon_col", "lat_col", "crs", "address_cols", "citycode_col", "postcode_col",
-                         "input_layer", "sheet"))
+    f = _wrap(f, build, ("lon_col", "lat_col", "geometry_col", "crs", "address_cols", "citycode_col",
+                         "postcode_col", "input_layer", "sheet"))
     f = click.option("--sheet", default=None,
                      help="Sheet of a spreadsheet (name, or number from 1; default the first).")(f)
     f = click.option("--input-layer", default=None, help="Layer of a multi-layer input file (GPKG).")(f)
@@ -122,7 +125,12 @@ def location_options(f):
     f = click.option("--citycode-col", default=None, help="Column of INSEE commune codes (helps the geocoder).")(f)
     f = click.option("--address-cols", default=None,
                      help="Columns joined into the address to geocode, comma-separated.")(f)
-    f = click.option("--crs", default=None, help="CRS of --lon-col/--lat-col when not WGS84 (e.g. EPSG:2154).")(f)
+    f = click.option("--crs", default=None,
+                     help="CRS of --lon-col/--lat-col or of --geometry-col's WKT when not WGS84 (e.g. EPSG:2154).")(f)
+    f = click.option("--geometry-col", default=None,
+                     help="Column holding each place in one cell: WKT (a QGIS CSV export; polygons are sites), "
+                          "GeoJSON, or a pair such as '50.75, 2.26' (the order found from the values); "
+                          "default: recognised (WKT, geometry, Geo Point, Geo Shape, …).")(f)
     f = click.option("--lat-col", default=None, help="Column of latitudes (or Y with --crs); default: recognised.")(f)
     f = click.option("--lon-col", default=None, help="Column of longitudes (or X with --crs); default: recognised "
                      "(lon, longitude, x, …; the CRS from the values).")(f)

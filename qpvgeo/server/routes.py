@@ -212,8 +212,8 @@ def _download_name(filename: str | None, ext: str) -> str:
 async def check_file(request: Request, file: UploadFile = File(...), lon_col: str | None = Form(None),
                      lat_col: str | None = Form(None), crs: str | None = Form(None),
                      address_cols: str | None = Form(None), citycode_col: str | None = Form(None),
-                     postcode_col: str | None = Form(None), layer: str | None = Form(None),
-                     sheet: str | None = Form(None), output_format: str = Form("csv"),
+                     postcode_col: str | None = Form(None), geometry_col: str | None = Form(None),
+                     layer: str | None = Form(None), sheet: str | None = Form(None), output_format: str = Form("csv"),
                      run_async: bool = Form(False, alias="async"), lang: str = Form("en"),
                      excel: bool = Form(False)):
     from ..batch import check_file as check_file_
@@ -233,7 +233,8 @@ async def check_file(request: Request, file: UploadFile = File(...), lon_col: st
         return check_file_(path, j.result, d.checker, progress=False, max_rows=d.settings.max_rows, layer=layer,
                            sheet=sheet, lang=lang, excel=excel, names=names,
                            lon_col=lon_col, lat_col=lat_col, crs=crs, address_cols=cols, citycode_col=citycode_col,
-                           postcode_col=postcode_col, on_progress=lambda n: setattr(j, "rows_done", n))
+                           postcode_col=postcode_col, geometry_col=geometry_col,
+                           on_progress=lambda n: setattr(j, "rows_done", n))
 
     background = run_async or size > d.settings.sync_upload_mb * 1e6
     if background:

@@ -155,7 +155,7 @@
     form.append("async", "true");
     form.append("lang", "fr");
     if (form.get("output_format") === "csv") form.append("excel", "true");
-    for (const k of ["lon_col", "lat_col", "crs", "address_cols"]) { if (!form.get(k)) form.delete(k); }
+    for (const k of ["lon_col", "lat_col", "crs", "address_cols", "geometry_col"]) { if (!form.get(k)) form.delete(k); }
     if (form.get("address_cols")) { form.delete("lon_col"); form.delete("lat_col"); }
     out.replaceChildren(el("p", "Envoi du fichier…"));
     try {
